@@ -1,0 +1,3 @@
+"""
+SRS configuration: the nginx-style parser and the typed model with every default.
+"""

@@ -1,0 +1,3 @@
+"""
+Twisted protocols that drive the sans-IO codecs.
+"""

@@ -1,0 +1,3 @@
+"""
+The services under the one MultiService that ``twistd srs`` runs.
+"""
