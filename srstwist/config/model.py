@@ -1,0 +1,553 @@
+# -*- test-case-name: tests.test_config_model -*-
+"""
+The typed configuration model: every SRS 2.0 directive, with its default.
+
+Each section is a frozen dataclass; a field's default is SRS 2.0's default
+(reference ``config-api-hooks.md`` §2, which cites the getters in
+``srs_app_config.cpp``).  Sections compare by value and ignore where they
+were written, so a reload can ask "did the C{hls} block of this vhost change?"
+with C{old.hls != new.hls}.
+
+L{load_config} is the one entry point: it parses, builds and cross-checks a
+file and returns a L{ServerConfig}, or raises L{ConfigError} naming the file,
+line and directive at fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from srstwist.config.parser import ConfigError, Directive, parse, parse_file
+from srstwist.config.schema import (
+    AccessRule,
+    AccessRules,
+    BuildContext,
+    Choice,
+    Endpoint,
+    Flag,
+    Float,
+    Int,
+    Listen,
+    NamedSections,
+    Pairs,
+    Section,
+    Text,
+    Words,
+    build_section,
+    directive,
+)
+
+__all__ = [
+    "DEFAULT_VHOST",
+    "ServerConfig",
+    "HeartbeatConfig",
+    "StatsConfig",
+    "HttpApiConfig",
+    "HttpServerConfig",
+    "StreamCasterConfig",
+    "VhostConfig",
+    "SecurityConfig",
+    "MergedReadConfig",
+    "PublishConfig",
+    "HttpHooksConfig",
+    "HlsConfig",
+    "HdsConfig",
+    "DvrConfig",
+    "IngestInputConfig",
+    "IngestConfig",
+    "EngineConfig",
+    "TranscodeConfig",
+    "HttpStaticConfig",
+    "HttpRemuxConfig",
+    "BandcheckConfig",
+    "Endpoint",
+    "AccessRule",
+    "load_config",
+    "load_config_text",
+]
+
+#: The vhost used when a client asks for one that is not configured (§1.3).
+DEFAULT_VHOST = "__defaultVhost__"
+
+_HTML = "./objs/nginx/html"
+
+
+def _where() -> str:
+    return field(default="", compare=False)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class HeartbeatConfig:
+    """C{heartbeat {}}: periodic POST of this server's identity (§2.2, §4.7)."""
+
+    SECTION = "heartbeat"
+    enabled: bool = directive(Flag(False), False)
+    interval: float = directive(Float(0, exclusive=True), 9.9)
+    url: str = directive(Text(), "http://127.0.0.1:8085/api/v1/servers")
+    device_id: str = directive(Text(), "")
+    summaries: bool = directive(Flag(False), False)
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    """C{stats {}}: which local address represents us; disks to sample (§2.3)."""
+
+    SECTION = "stats"
+    network: int = directive(Int(0), 0)
+    disk: tuple[str, ...] = directive(Words(), ())
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class HttpApiConfig:
+    """C{http_api {}}: the HTTP API listener (§2.4)."""
+
+    SECTION = "http_api"
+    enabled: bool = directive(Flag(False), False)
+    listen: Endpoint = directive(Listen(single=True), Endpoint("0.0.0.0", 1985))
+    crossdomain: bool = directive(Flag(True), True)
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class HttpServerConfig:
+    """C{http_server {}} (SRS 1: C{http_stream}): static files, HLS, HTTP live (§2.5)."""
+
+    SECTION = "http_server"
+    enabled: bool = directive(Flag(False), False)
+    listen: Endpoint = directive(Listen(single=True), Endpoint("0.0.0.0", 8080))
+    dir: str = directive(Text(), _HTML)
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class StreamCasterConfig:
+    """C{stream_caster {}}: MPEG-TS/UDP, RTSP or FLV-over-HTTP ingest (§2.6)."""
+
+    SECTION = "stream_caster"
+    enabled: bool = directive(Flag(False), False)
+    caster: str = directive(Choice("mpegts_over_udp", "rtsp", "flv"), "")
+    output: str = directive(Text(), "")
+    listen: int = directive(Int(0, 65535), 0)
+    rtp_port_min: int = directive(Int(0, 65535), 0)
+    rtp_port_max: int = directive(Int(0, 65535), 0)
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    """C{security {}}: allow/deny rules for play and publish (§6.2)."""
+
+    SECTION = "vhost security"
+    enabled: bool = directive(Flag(False), False)
+    rules: tuple[AccessRule, ...] = directive(AccessRules(), names=("allow", "deny"))
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class MergedReadConfig:
+    """C{mr {}}: read publishers in batches (§2.8)."""
+
+    SECTION = "vhost mr"
+    enabled: bool = directive(Flag(False), False)
+    latency: int = directive(Int(0), 350)
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    """C{publish {}}: publisher options (§2.8)."""
+
+    SECTION = "vhost publish"
+    parse_sps: bool = directive(Flag(True), True)
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class HttpHooksConfig:
+    """C{http_hooks {}}: URLs called on client and stream events (§4)."""
+
+    SECTION = "vhost http_hooks"
+    enabled: bool = directive(Flag(False), False)
+    on_connect: tuple[str, ...] = directive(Words(), ())
+    on_close: tuple[str, ...] = directive(Words(), ())
+    on_publish: tuple[str, ...] = directive(Words(), ())
+    on_unpublish: tuple[str, ...] = directive(Words(), ())
+    on_play: tuple[str, ...] = directive(Words(), ())
+    on_stop: tuple[str, ...] = directive(Words(), ())
+    on_dvr: tuple[str, ...] = directive(Words(), ())
+    on_hls: tuple[str, ...] = directive(Words(), ())
+    on_hls_notify: tuple[str, ...] = directive(Words(), ())
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class HlsConfig:
+    """C{hls {}}: Apple HLS output (§2.8)."""
+
+    SECTION = "vhost hls"
+    enabled: bool = directive(Flag(False), False)
+    hls_fragment: float = directive(Float(0, exclusive=True), 10.0)
+    hls_td_ratio: float = directive(Float(0, exclusive=True), 1.5)
+    hls_aof_ratio: float = directive(Float(0, exclusive=True), 2.0)
+    hls_window: float = directive(Float(0, exclusive=True), 60.0)
+    hls_on_error: str = directive(Choice("ignore", "continue", "disconnect"), "continue")
+    hls_path: str = directive(Text(), _HTML)
+    hls_m3u8_file: str = directive(Text(), "[app]/[stream].m3u8")
+    hls_ts_file: str = directive(Text(), "[app]/[stream]-[seq].ts")
+    hls_ts_floor: bool = directive(Flag(False), False)
+    hls_entry_prefix: str = directive(Text(), "")
+    hls_acodec: str = directive(Choice("aac", "mp3", "an"), "aac")
+    hls_vcodec: str = directive(Choice("h264", "vn"), "h264")
+    hls_cleanup: bool = directive(Flag(True), True)
+    hls_dispose: int = directive(Int(0), 0)
+    hls_nb_notify: int = directive(Int(0), 64)
+    hls_wait_keyframe: bool = directive(Flag(True), True)
+    # SRS 1 in-memory HLS; SRS 2 accepts these and ignores them with a warning.
+    hls_storage: str = directive(Text(), "")
+    hls_mount: str = directive(Text(), "")
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class HdsConfig:
+    """C{hds {}}: Adobe HDS output (§2.8)."""
+
+    SECTION = "vhost hds"
+    enabled: bool = directive(Flag(False), False)
+    hds_fragment: float = directive(Float(0, exclusive=True), 10.0)
+    hds_window: float = directive(Float(0, exclusive=True), 60.0)
+    hds_path: str = directive(Text(), _HTML)
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class DvrConfig:
+    """C{dvr {}}: record streams to FLV (§2.8)."""
+
+    SECTION = "vhost dvr"
+    enabled: bool = directive(Flag(False), False)
+    dvr_plan: str = directive(Choice("session", "segment", "append"), "session")
+    dvr_path: str = directive(Text(), "./objs/nginx/html/[app]/[stream].[timestamp].flv")
+    dvr_duration: int = directive(Int(1), 30)
+    dvr_wait_keyframe: bool = directive(Flag(True), True)
+    time_jitter: str = directive(Choice("full", "zero", "off"), "full")
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """C{engine [name] {}}: one ffmpeg transcoding recipe (§2.8, transcode)."""
+
+    SECTION = "engine"
+    name: str = ""
+    enabled: bool = directive(Flag(False), False)
+    iformat: str = directive(Text(), "flv")
+    vfilter: tuple[tuple[str, str], ...] = directive(Pairs(), ())
+    vcodec: str = directive(Text(), "")
+    vbitrate: int = directive(Int(0), 0)
+    vfps: float = directive(Float(0), 0.0)
+    vwidth: int = directive(Int(0), 0)
+    vheight: int = directive(Int(0), 0)
+    vthreads: int = directive(Int(0), 1)
+    vprofile: str = directive(Text(), "")
+    vpreset: str = directive(Text(), "")
+    vparams: tuple[tuple[str, str], ...] = directive(Pairs(), ())
+    acodec: str = directive(Text(), "")
+    abitrate: int = directive(Int(0), 0)
+    asample_rate: int = directive(Int(0), 0)
+    achannels: int = directive(Int(0, 2), 0)
+    aparams: tuple[tuple[str, str], ...] = directive(Pairs(), ())
+    oformat: str = directive(Text(), "flv")
+    output: str = directive(Text(), "")
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class IngestInputConfig:
+    """C{input {}} of an ingest: what ffmpeg reads."""
+
+    SECTION = "ingest input"
+    type: str = directive(Choice("file", "stream", "device"), "file")
+    url: str = directive(Text(), "")
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """C{ingest <id> {}}: an ffmpeg that pulls a file or stream into a vhost (§2.8)."""
+
+    SECTION = "vhost ingest"
+    name: str = ""
+    enabled: bool = directive(Flag(False), False)
+    input: IngestInputConfig = directive(Section(IngestInputConfig), IngestInputConfig())
+    ffmpeg: str = directive(Text(), "")
+    engines: tuple[EngineConfig, ...] = directive(
+        NamedSections(EngineConfig, takes_name=True), names=("engine",)
+    )
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class TranscodeConfig:
+    """C{transcode [scope] {}}: ffmpeg re-encodes published streams (§2.8)."""
+
+    SECTION = "vhost transcode"
+    name: str = ""  # the scope: "", "<app>" or "<app>/<stream>"
+    enabled: bool = directive(Flag(False), False)
+    ffmpeg: str = directive(Text(), "")
+    engines: tuple[EngineConfig, ...] = directive(
+        NamedSections(EngineConfig, takes_name=True), names=("engine",)
+    )
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class HttpStaticConfig:
+    """C{http_static {}} (SRS 1: C{http}): serve this vhost's files (§2.8)."""
+
+    SECTION = "vhost http_static"
+    enabled: bool = directive(Flag(False), False)
+    mount: str = directive(Text(), "[vhost]/")
+    dir: str = directive(Text(), _HTML)
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class HttpRemuxConfig:
+    """C{http_remux {}}: HTTP-FLV/TS/MP3/AAC live streams (§2.8)."""
+
+    SECTION = "vhost http_remux"
+    enabled: bool = directive(Flag(False), False)
+    mount: str = directive(Text(), "[vhost]/[app]/[stream].flv")
+    fast_cache: float = directive(Float(0), 0.0)
+    hstrs: bool = directive(Flag(True), True)
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class BandcheckConfig:
+    """C{bandcheck {}}: the vhost is a bandwidth-test endpoint (§2.8)."""
+
+    SECTION = "vhost bandcheck"
+    enabled: bool = directive(Flag(False), False)
+    key: str = directive(Text(), "")
+    interval: float = directive(Float(0), 30.0)
+    limit_kbps: int = directive(Int(0), 1000)
+    where: str = _where()
+
+
+@dataclass(frozen=True)
+class VhostConfig:
+    """C{vhost <name> {}}: everything about one virtual host (§2.7, §2.8)."""
+
+    SECTION = "vhost"
+    name: str = DEFAULT_VHOST
+    enabled: bool = directive(Flag(True), True)
+    #: None means "the global chunk_size"; see L{ServerConfig.chunk_size_of}.
+    chunk_size: int | None = directive(Int(128, 65536), None)
+    mode: str = directive(Choice("local", "remote"), "local")
+    origin: tuple[str, ...] = directive(Words(), ())
+    token_traverse: bool = directive(Flag(False), False)
+    vhost: str = directive(Text(), "[vhost]")
+    gop_cache: bool = directive(Flag(True), True)
+    queue_length: int = directive(Int(0), 30)
+    time_jitter: str = directive(Choice("full", "zero", "off"), "full")
+    mix_correct: bool = directive(Flag(False), False)
+    atc: bool = directive(Flag(False), False)
+    atc_auto: bool = directive(Flag(True), True)
+    debug_srs_upnode: bool = directive(Flag(True), True)
+    min_latency: bool = directive(Flag(False), False)
+    mw_latency: int = directive(Int(0), 350)
+    tcp_nodelay: bool = directive(Flag(False), False)
+    send_min_interval: float = directive(Float(0), 0.0)
+    reduce_sequence_header: bool = directive(Flag(False), False)
+    publish_1stpkt_timeout: int = directive(Int(0), 20000)
+    publish_normal_timeout: int = directive(Int(0), 5000)
+    forward: tuple[str, ...] = directive(Words(), ())
+    refer: tuple[str, ...] = directive(Words(), ())
+    refer_play: tuple[str, ...] = directive(Words(), ())
+    refer_publish: tuple[str, ...] = directive(Words(), ())
+    security: SecurityConfig = directive(Section(SecurityConfig), SecurityConfig())
+    mr: MergedReadConfig = directive(Section(MergedReadConfig), MergedReadConfig())
+    publish: PublishConfig = directive(Section(PublishConfig), PublishConfig())
+    http_hooks: HttpHooksConfig = directive(Section(HttpHooksConfig), HttpHooksConfig())
+    hls: HlsConfig = directive(Section(HlsConfig), HlsConfig())
+    hds: HdsConfig = directive(Section(HdsConfig), HdsConfig())
+    dvr: DvrConfig = directive(Section(DvrConfig), DvrConfig())
+    ingests: tuple[IngestConfig, ...] = directive(
+        NamedSections(IngestConfig, takes_name=True), names=("ingest",)
+    )
+    transcodes: tuple[TranscodeConfig, ...] = directive(
+        NamedSections(TranscodeConfig, takes_name=True), names=("transcode",)
+    )
+    http_static: HttpStaticConfig = directive(
+        Section(HttpStaticConfig), HttpStaticConfig(), names=("http", "http_static")
+    )
+    http_remux: HttpRemuxConfig = directive(Section(HttpRemuxConfig), HttpRemuxConfig())
+    bandcheck: BandcheckConfig = directive(Section(BandcheckConfig), BandcheckConfig())
+    where: str = _where()
+
+    @property
+    def is_edge(self) -> bool:
+        """C{mode remote}: this vhost pulls from / pushes to an origin."""
+        return self.mode == "remote"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """
+    The whole configuration file: global directives and every section.
+
+    C{filename} is the file as named on the command line; C{warnings} are
+    non-fatal findings (duplicates, ignored directives) to log at start.
+    """
+
+    SECTION = ""
+    listen: tuple[Endpoint, ...] = directive(Listen())
+    pid: str = directive(Text(), "./objs/srs.pid")
+    chunk_size: int = directive(Int(128, 65536), 60000)
+    ff_log_dir: str = directive(Text(), "./objs")
+    srs_log_tank: str = directive(Choice("console", "file"), "file")
+    srs_log_level: str = directive(
+        Choice("verbose", "info", "trace", "warn", "error"), "trace"
+    )
+    srs_log_file: str = directive(Text(), "./objs/srs.log")
+    max_connections: int = directive(Int(1, 1_000_000), 1000)
+    daemon: bool = directive(Flag(True), True)
+    utc_time: bool = directive(Flag(False), False)
+    work_dir: str = directive(Text(), "./")
+    asprocess: bool = directive(Flag(False), False)
+    pithy_print_ms: int = directive(Int(1), 10000)
+    # SRS's check rejects this directive by mistake (reference §1.4); we
+    # accept it, and never phone home whatever it says.
+    query_latest_version: bool = directive(Flag(True), True)
+    heartbeat: HeartbeatConfig = directive(Section(HeartbeatConfig), HeartbeatConfig())
+    stats: StatsConfig = directive(Section(StatsConfig), StatsConfig())
+    http_api: HttpApiConfig = directive(Section(HttpApiConfig), HttpApiConfig())
+    http_server: HttpServerConfig = directive(
+        Section(HttpServerConfig), HttpServerConfig(), names=("http_stream", "http_server")
+    )
+    stream_casters: tuple[StreamCasterConfig, ...] = directive(
+        NamedSections(StreamCasterConfig), names=("stream_caster",)
+    )
+    vhosts: tuple[VhostConfig, ...] = directive(
+        NamedSections(VhostConfig, takes_name=True), names=("vhost",)
+    )
+    where: str = _where()
+    filename: str = field(default="", compare=False)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+    #: The parsed tree, kept to report directives whose feature is not built.
+    tree: Directive | None = field(default=None, compare=False, repr=False)
+
+    def vhost(self, name: str) -> VhostConfig | None:
+        """
+        The vhost a client asking for C{name} gets: the one of that name, else
+        C{__defaultVhost__}, else C{None} (§1.3).  Disabled vhosts are
+        returned too; callers check C{enabled}.
+        """
+        fallback = None
+        for vhost in self.vhosts:
+            if vhost.name == name:
+                return vhost
+            if vhost.name == DEFAULT_VHOST:
+                fallback = vhost
+        return fallback
+
+    def chunk_size_of(self, vhost: VhostConfig) -> int:
+        """The RTMP output chunk size for C{vhost}: its own, else the global one."""
+        return vhost.chunk_size if vhost.chunk_size is not None else self.chunk_size
+
+
+def _cross_check(config: ServerConfig, root: Directive, context: BuildContext) -> None:
+    """
+    The checks that span directives (SRS's C{check_config}, §1.4), each
+    reported at the line that breaks it.
+    """
+    if config.daemon and config.asprocess:
+        node = root.get("asprocess") or root
+        raise node.error("'asprocess on' cannot be combined with 'daemon on'")
+
+    seen_vhosts: dict[str, Directive] = {}
+    vhost_nodes = root.get_all("vhost")
+    for vhost, node in zip(config.vhosts, vhost_nodes):
+        if not vhost.name:
+            raise node.error("'vhost' needs a name")
+        if vhost.name in seen_vhosts:
+            raise node.error(
+                f"duplicate vhost '{vhost.name}' (first at line "
+                f"{seen_vhosts[vhost.name].line})"
+            )
+        seen_vhosts[vhost.name] = node
+        ingest_nodes = node.get_all("ingest")
+        seen_ingests: dict[str, Directive] = {}
+        for ingest, ingest_node in zip(vhost.ingests, ingest_nodes):
+            if ingest.name in seen_ingests:
+                raise ingest_node.error(
+                    f"duplicate ingest id '{ingest.name}' in vhost '{vhost.name}'"
+                )
+            seen_ingests[ingest.name] = ingest_node
+        hls = node.get("hls")
+        if hls is not None:
+            for legacy in ("hls_storage", "hls_mount"):
+                legacy_node = hls.get(legacy)
+                if legacy_node is not None:
+                    context.warn(
+                        legacy_node,
+                        f"'{legacy}' is ignored: in-memory HLS was removed in SRS 2",
+                    )
+
+    caster_nodes = root.get_all("stream_caster")
+    for caster, node in zip(config.stream_casters, caster_nodes):
+        if not caster.enabled:
+            continue
+        if not caster.caster:
+            raise node.error("enabled stream_caster needs 'caster mpegts_over_udp|rtsp|flv'")
+        if caster.listen <= 0:
+            raise (node.get("listen") or node).error(
+                "enabled stream_caster needs a 'listen' port above 0"
+            )
+        if caster.caster == "rtsp" and caster.rtp_port_max <= caster.rtp_port_min:
+            raise node.error(
+                "rtsp stream_caster needs rtp_port_min below rtp_port_max"
+            )
+
+
+def _build(root: Directive, filename: str) -> ServerConfig:
+    context = BuildContext()
+    built = build_section(ServerConfig, root, context)
+    _cross_check(built, root, context)
+    return ServerConfig(
+        **{
+            f: getattr(built, f)
+            for f in built.__dataclass_fields__
+            if f not in ("filename", "warnings", "tree")
+        },
+        filename=filename,
+        warnings=tuple(context.warnings),
+        tree=root,
+    )
+
+
+def load_config_text(text: str | bytes, filename: str = "<string>") -> ServerConfig:
+    """
+    Parse and check config text.
+
+    @raise ConfigError: on a syntax error, an unknown directive, a bad value
+        or a failed cross-check.
+    """
+    return _build(parse(text, filename), filename)
+
+
+def load_config(path: str, display_name: str | None = None) -> ServerConfig:
+    """
+    Read, parse and check the config file at C{path}.
+
+    @param display_name: the file name used in messages and kept as
+        C{filename}; defaults to C{path}.  A reload re-reads an absolute path
+        but keeps reporting the name the user gave.
+    @raise ConfigError: as L{load_config_text}, or when the file cannot be read.
+    """
+    name = display_name or path
+    return _build(parse_file(path, name), name)

@@ -1,0 +1,68 @@
+# -*- test-case-name: tests.test_config_support -*-
+"""
+Which configuration directives srstwist acts on today.
+
+Every directive of SRS 2.0 is accepted and typed by L{srstwist.config.model},
+but a feature may not be built yet.  Rather than ignore such a directive
+silently, the server logs it once at start:
+C{not supported yet: vhost.hls (conf/hls.conf:23)}.
+
+Paths are dotted directive names from the top of the file (C{vhost.hls},
+C{vhost.ingest.engine}).  A directive whose path is in L{BUILT} is acted on,
+and its children are checked in turn; any other is reported, without
+descending into its children.  When a feature lands, its paths are added
+here, in the same change.
+"""
+
+from __future__ import annotations
+
+from srstwist.config.parser import Directive
+
+__all__ = ["BUILT", "NEVER", "unsupported_directives"]
+
+#: Directive paths whose features are built.
+BUILT: frozenset[str] = frozenset(
+    {
+        "listen",
+        "pid",
+        "srs_log_tank",
+        "srs_log_level",
+        "srs_log_file",
+        "max_connections",
+        "daemon",
+        "utc_time",
+        "work_dir",
+        "asprocess",
+        "vhost",
+    }
+)
+
+#: Directives accepted for compatibility that srstwist will never act on,
+#: with the reason logged at start.
+NEVER: dict[str, str] = {
+    "query_latest_version": "srstwist never reports to a remote version server",
+}
+
+
+def unsupported_directives(root: Directive) -> list[str]:
+    """
+    The messages to log for directives that are accepted but not acted on.
+
+    @param root: the parsed file.
+    @return: one message per top-most directive whose feature is missing, in
+        file order.
+    """
+    messages: list[str] = []
+
+    def walk(node: Directive, prefix: str) -> None:
+        for child in node.children:
+            path = f"{prefix}{child.name}"
+            if path in NEVER:
+                messages.append(f"ignored: {path} ({child.where}): {NEVER[path]}")
+            elif path in BUILT:
+                walk(child, path + ".")
+            else:
+                messages.append(f"not supported yet: {path} ({child.where})")
+
+    walk(root, "")
+    return messages

@@ -1,0 +1,208 @@
+# -*- test-case-name: tests.test_services_server -*-
+"""
+The service tree that ``twistd srs`` runs, and its reload.
+
+L{buildService} makes one L{SrsService} whose children are ordered so that
+reverse order is the right shutdown order::
+
+    log          first up, last down: every other service's last words get logged
+    pidfile      before any port binds, so a second copy fails first
+    asprocess    (only with ``asprocess on``)
+    listeners    last up, first down: stop accepting, close connections
+
+Shutdown stops the children one at a time in reverse order, each bounded by
+L{CHILD_STOP_TIMEOUT}, so SIGTERM finishes in a few seconds whatever a child
+does.  SIGHUP reloads (L{SrsService.reload}): the file is parsed again; an
+invalid file is logged with its file:line and the old config stays in force;
+a valid one goes to every child's C{reconfigure}.  Unlike SRS 2.0, no reload
+path shuts the server down.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any, Callable
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from srstwist import SRS_COMPAT_VERSION, __version__
+from srstwist.config.model import ServerConfig, load_config
+from srstwist.config.parser import ConfigError
+from srstwist.config.support import unsupported_directives
+from srstwist.protocols.placeholder import not_built_factory
+from srstwist.services.asprocess import ParentWatchService
+from srstwist.services.listeners import ConnectionLimit, ListenerGroup, ListenerSpec
+from srstwist.services.log import LogService
+from srstwist.services.pidfile import PidFileService
+from srstwist.tracelog import PROCESS_OBSERVER, SrsLogObserver, next_cid
+
+__all__ = ["SrsService", "buildService", "CHILD_STOP_TIMEOUT", "listener_specs"]
+
+#: Seconds one child may take to stop before shutdown moves on without it.
+CHILD_STOP_TIMEOUT = 5.0
+
+#: Directives that only take effect at start (reference §1.9).
+_RESTART_ONLY = ("daemon", "work_dir", "asprocess", "stream_casters")
+
+
+def listener_specs(config: ServerConfig) -> list[ListenerSpec]:
+    """The listening sockets C{config} asks for."""
+    return [
+        ListenerSpec("rtmp", endpoint.strports(), lambda: not_built_factory("rtmp"))
+        for endpoint in config.listen
+    ]
+
+
+class SrsService(service.MultiService):
+    """
+    The root of the server: holds the config, stops children in order, reloads.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        reactor: Any,
+        config_path: str,
+        main_cid: int,
+        loader: Callable[[str, str], ServerConfig] = load_config,
+        install_signals: bool = False,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.reactor = reactor
+        self.config_path = config_path
+        self.cid = main_cid
+        self._loader = loader
+        self._install_signals = install_signals
+        self._previous_sighup: Any = None
+
+    def startService(self) -> None:
+        self.log.info(
+            "srstwist/{version} (SRS {srs} compatible) config={path}",
+            version=__version__,
+            srs=SRS_COMPAT_VERSION,
+            path=self.config.filename,
+        )
+        self.log.info(
+            "server main cid={cid}, pid={pid}, ppid={ppid}, asprocess={asprocess}",
+            cid=self.cid,
+            pid=os.getpid(),
+            ppid=os.getppid(),
+            asprocess=self.config.asprocess,
+        )
+        _log_findings(self.log, self.config, announced=set())
+        super().startService()
+        if self._install_signals:
+            self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
+
+    def _on_sighup(self, signum: int, frame: object) -> None:
+        # A Python signal handler runs between bytecodes of the main thread;
+        # callFromThread wakes the reactor and runs the reload on its turn.
+        self.reactor.callFromThread(self.reload)
+
+    @defer.inlineCallbacks
+    def stopService(self) -> Any:
+        if self._install_signals and self._previous_sighup is not None:
+            signal.signal(signal.SIGHUP, self._previous_sighup)
+            self._previous_sighup = None
+        self.log.info("stopping: {count} services, last started first", count=len(self.services))
+        service.Service.stopService(self)
+        for child in reversed(list(self)):
+            stopping = defer.maybeDeferred(child.stopService)
+            stopping.addTimeout(CHILD_STOP_TIMEOUT, self.reactor)
+            try:
+                yield stopping
+            except defer.TimeoutError:
+                self.log.warn(
+                    "service {name} did not stop within {seconds}s; moving on",
+                    name=child.name,
+                    seconds=CHILD_STOP_TIMEOUT,
+                )
+            except Exception:
+                self.log.failure("service {name} failed to stop", name=child.name)
+        self.log.info("srs terminated")
+
+    @defer.inlineCallbacks
+    def reload(self) -> Any:
+        """
+        Re-read the config file and apply it (SIGHUP).
+
+        @return: a Deferred firing with C{True} when the new config was
+            applied, C{False} when it was invalid and the old one kept.
+        """
+        self.log.info("reload: reading {path}", path=self.config.filename)
+        try:
+            new = self._loader(self.config_path, self.config.filename)
+        except ConfigError as e:
+            self.log.error(
+                "reload failed, still running on the old config: {error}", error=str(e)
+            )
+            return False
+        for name in _RESTART_ONLY:
+            if getattr(new, name) != getattr(self.config, name):
+                self.log.warn("reload: '{name}' changed; it takes effect after a restart", name=name)
+        old_findings = set(unsupported_directives(self.config.tree)) if self.config.tree else set()
+        _log_findings(self.log, new, announced=old_findings)
+        for child in list(self):
+            reconfigure = getattr(child, "reconfigure", None)
+            if reconfigure is None:
+                continue
+            try:
+                yield defer.maybeDeferred(reconfigure, new)
+            except Exception:
+                self.log.failure("reload: service {name} failed to apply the new config", name=child.name)
+        self.config = new
+        self.log.info("reload: done")
+        return True
+
+
+def _log_findings(log: Logger, config: ServerConfig, announced: set[str]) -> None:
+    """Log config warnings and, once each, the directives not acted on."""
+    for warning in config.warnings:
+        log.warn("config: {warning}", warning=warning)
+    if config.tree is None:
+        return
+    for message in unsupported_directives(config.tree):
+        if message in announced:
+            continue
+        log.warn("{message}", message=message)
+
+
+def buildService(
+    config: ServerConfig,
+    reactor: Any,
+    *,
+    config_path: str | None = None,
+    observer: SrsLogObserver = PROCESS_OBSERVER,
+    install_signals: bool = False,
+    pid: int | None = None,
+) -> SrsService:
+    """
+    Build the whole server for C{config}.
+
+    @param reactor: everything that schedules or listens uses this one.
+    @param config_path: the file to re-read on reload (absolute, so that a
+        C{work_dir} chdir does not lose it); defaults to C{config.filename}.
+    @param install_signals: handle SIGHUP while running (twistd only).
+    @param pid: the pid to write to the pid file (tests); defaults to ours.
+    """
+    main_cid = next_cid()
+    root = SrsService(
+        config,
+        reactor,
+        config_path=config_path or os.path.abspath(config.filename),
+        main_cid=main_cid,
+        install_signals=install_signals,
+    )
+    LogService(config, observer, main_cid).setServiceParent(root)
+    PidFileService(config, pid=pid).setServiceParent(root)
+    if config.asprocess:
+        ParentWatchService(stop=reactor.stop, clock=reactor).setServiceParent(root)
+    limit = ConnectionLimit(config.max_connections)
+    ListenerGroup(config, reactor, limit, listener_specs).setServiceParent(root)  # type: ignore[arg-type]
+    return root
