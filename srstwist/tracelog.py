@@ -82,8 +82,8 @@ _RESET = "\x1b[0m"
 
 
 def _timestamp(seconds: float, utc: bool) -> str:
-    parts = time.gmtime(seconds) if utc else time.localtime(seconds)
-    millis = int((seconds % 1) * 1000)
+    whole, millis = divmod(round(seconds * 1000), 1000)
+    parts = time.gmtime(whole) if utc else time.localtime(whole)
     return time.strftime("%Y-%m-%d %H:%M:%S", parts) + f".{millis:03d}"
 
 
