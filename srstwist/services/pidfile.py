@@ -2,9 +2,11 @@
 """
 The ``pid`` directive: a locked pid file that keeps a second server away.
 
-As in SRS (reference ``config-api-hooks.md`` §1.8) the file is locked with
-an exclusive ``fcntl`` lock held for the life of the process, and holds the
-decimal pid without a newline.  A second server on the same file refuses to
+As in SRS (reference ``config-api-hooks.md`` §1.8) the file is locked for
+the life of the process and holds the decimal pid without a newline.  SRS
+uses a POSIX record lock; we use ``flock``, whose lock belongs to the open
+file rather than the process, so a second acquisition conflicts even from
+the same process (and a test can show it).  A second server on the same file refuses to
 start ("srs is already running").  Unlike twistd's own pid file it follows
 reloads: a changed ``pid`` moves the lock to the new file, and a failure to
 do so is logged while the old file stays in force.
@@ -40,7 +42,7 @@ class PidFile:
         except OSError as e:
             raise PidFileError(f"cannot open pid file {path}: {e.strerror}") from e
         try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
             os.close(fd)
             raise PidFileError(

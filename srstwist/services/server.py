@@ -82,6 +82,17 @@ class SrsService(service.MultiService):
         self._previous_sighup: Any = None
 
     def startService(self) -> None:
+        # MultiService.startService, with the banner logged as soon as the
+        # log service has pointed the log where the config says.
+        service.Service.startService(self)
+        for child in self:
+            child.startService()
+            if child.name == "log":
+                self._announce()
+        if self._install_signals:
+            self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
+
+    def _announce(self) -> None:
         self.log.info(
             "srstwist/{version} (SRS {srs} compatible) config={path}",
             version=__version__,
@@ -96,9 +107,6 @@ class SrsService(service.MultiService):
             asprocess=self.config.asprocess,
         )
         _log_findings(self.log, self.config, announced=set())
-        super().startService()
-        if self._install_signals:
-            self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
 
     def _on_sighup(self, signum: int, frame: object) -> None:
         # A Python signal handler runs between bytecodes of the main thread;
@@ -113,6 +121,8 @@ class SrsService(service.MultiService):
         self.log.info("stopping: {count} services, last started first", count=len(self.services))
         service.Service.stopService(self)
         for child in reversed(list(self)):
+            if child.name == "log":
+                self.log.info("srs terminated")
             stopping = defer.maybeDeferred(child.stopService)
             stopping.addTimeout(CHILD_STOP_TIMEOUT, self.reactor)
             try:
@@ -125,7 +135,6 @@ class SrsService(service.MultiService):
                 )
             except Exception:
                 self.log.failure("service {name} failed to stop", name=child.name)
-        self.log.info("srs terminated")
 
     @defer.inlineCallbacks
     def reload(self) -> Any:
@@ -170,7 +179,7 @@ def _log_findings(log: Logger, config: ServerConfig, announced: set[str]) -> Non
     for message in unsupported_directives(config.tree):
         if message in announced:
             continue
-        log.warn("{message}", message=message)
+        log.warn("{finding}", finding=message)
 
 
 def buildService(
