@@ -56,7 +56,7 @@ class Options(usage.Options):
             print(f"srs: {e}", file=sys.stderr)
             if self["test"]:
                 print(f"srs: the configuration file {path} is invalid", file=sys.stderr)
-            raise SystemExit(1)
+            raise SystemExit(1) from None
         if self["test"]:
             for line in config.warnings:
                 print(f"srs: warning: {line}")

@@ -6,11 +6,11 @@ cap and reload by difference.
 from __future__ import annotations
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import CannotListenError, ConnectionDone
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import EventLoggingObserver, StringTransport
 from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
-from twisted.internet.error import ConnectionDone
 from twisted.trial.unittest import SynchronousTestCase
 
 from srstwist.services.listeners import (
@@ -150,7 +150,7 @@ class ListenerGroupTests(SynchronousTestCase):
         """A port that cannot be bound at start makes the start fail."""
         self.reactor.busy.add(1935)
         group = ListenerGroup(_Config(1935), self.reactor, self.limit, self.specs)  # type: ignore[arg-type]
-        self.assertRaises(Exception, group.startService)
+        self.assertRaises(CannotListenError, group.startService)
 
     def test_busy_port_on_reload_is_logged_and_skipped(self) -> None:
         """A port that cannot be bound on reload is logged; the rest keeps running."""

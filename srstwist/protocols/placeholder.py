@@ -10,6 +10,7 @@ UNFINISHED: replaced by the RTMP server protocol (issue 5).
 
 from __future__ import annotations
 
+from twisted.internet.interfaces import IProtocolFactory
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
@@ -24,6 +25,7 @@ class NotBuiltProtocol(Protocol):
     feature = "rtmp"
 
     def connectionMade(self) -> None:
+        assert self.transport is not None
         peer = self.transport.getPeer()
         self.log.warn(
             "{feature} client ip={host} closed: {feature} is not supported yet",
@@ -33,8 +35,7 @@ class NotBuiltProtocol(Protocol):
         self.transport.loseConnection()
 
 
-def not_built_factory(feature: str) -> Factory:
+def not_built_factory(feature: str) -> IProtocolFactory:
     """A factory whose connections are refused with a log line naming C{feature}."""
-    factory = Factory.forProtocol(NotBuiltProtocol)
-    factory.protocol = type(f"NotBuilt_{feature}", (NotBuiltProtocol,), {"feature": feature})
-    return factory
+    protocol = type(f"NotBuilt_{feature}", (NotBuiltProtocol,), {"feature": feature})
+    return Factory.forProtocol(protocol)

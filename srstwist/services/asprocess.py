@@ -12,7 +12,7 @@ ever be noticed.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from twisted.application.internet import TimerService
 from twisted.logger import Logger
@@ -23,7 +23,6 @@ __all__ = ["ParentWatchService"]
 class ParentWatchService(TimerService):
     """Stops the reactor when our parent process changes."""
 
-    name = "asprocess"
     log = Logger()
 
     def __init__(
@@ -33,6 +32,7 @@ class ParentWatchService(TimerService):
         getppid: Callable[[], int] = os.getppid,
     ) -> None:
         super().__init__(1.0, self._check)
+        self.setName("asprocess")
         self.clock = clock
         self._stop = stop
         self._getppid = getppid

@@ -17,7 +17,7 @@ and skipped; the server keeps running.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
@@ -25,7 +25,9 @@ from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IAddress, IProtocol, IProtocolFactory
 from twisted.logger import Logger
+from twisted.internet.protocol import connectionDone
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.python.failure import Failure
 
 from srstwist.tracelog import next_cid
 
@@ -71,7 +73,7 @@ class _TrackedProtocol(ProtocolWrapper):
     #: Fired when the connection is gone, while L{TrackingFactory.close_all} waits.
     closed: defer.Deferred[None] | None = None
 
-    def connectionLost(self, reason: object) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         super().connectionLost(reason)
         if self.closed is not None and not self.closed.called:
             self.closed.callback(None)
@@ -98,7 +100,9 @@ class TrackingFactory(WrappingFactory):
         self.limit = limit
         self.label = label
 
-    def buildProtocol(self, addr: IAddress) -> IProtocol | None:
+    # Returning None refuses the connection (IProtocolFactory.buildProtocol),
+    # which the narrower stub of WrappingFactory does not allow for.
+    def buildProtocol(self, addr: IAddress | None) -> _TrackedProtocol | None:  # type: ignore[override]
         if not self.limit.try_acquire():
             self.log.warn(
                 "{label} connection from {peer} refused: max_connections={maximum} reached",
@@ -111,10 +115,11 @@ class TrackingFactory(WrappingFactory):
         if wrapper is None:
             self.limit.release()
             return None
+        assert isinstance(wrapper, _TrackedProtocol)
         cid = next_cid()
         wrapper.cid = cid
         try:
-            wrapper.wrappedProtocol.cid = cid
+            wrapper.wrappedProtocol.cid = cid  # type: ignore[attr-defined]
         except AttributeError:  # a protocol with __slots__ simply has none
             pass
         return wrapper
@@ -124,7 +129,7 @@ class TrackingFactory(WrappingFactory):
         self.limit.release()
 
     @property
-    def connections(self) -> list[ProtocolWrapper]:
+    def connections(self) -> list[_TrackedProtocol]:
         """The connections open right now."""
         return list(self.protocols)
 
@@ -142,6 +147,7 @@ class TrackingFactory(WrappingFactory):
             done: defer.Deferred[None] = defer.Deferred()
             wrapper.closed = done
             waiters.append(done)
+            assert wrapper.transport is not None
             wrapper.transport.loseConnection()
         timer = clock.callLater(grace, self._abort_all, open_now)  # type: ignore[attr-defined]
         gathered = defer.DeferredList(waiters)
@@ -155,8 +161,8 @@ class TrackingFactory(WrappingFactory):
 
     def _abort_all(self, wrappers: Iterable[ProtocolWrapper]) -> None:
         for wrapper in wrappers:
-            if wrapper in self.protocols:
-                wrapper.transport.abortConnection()
+            if wrapper in self.protocols and wrapper.transport is not None:
+                wrapper.transport.abortConnection()  # type: ignore[attr-defined]
 
 
 class ListenerService(StreamServerEndpointService):

@@ -24,8 +24,6 @@ class LogService(service.Service):
     while running, so the SRS format holds either way.
     """
 
-    name = "log"
-
     def __init__(
         self,
         config: ServerConfig,
@@ -33,6 +31,7 @@ class LogService(service.Service):
         main_cid: int,
         publisher: LogPublisher | None = None,
     ) -> None:
+        self.setName("log")
         self.config = config
         self.observer = observer
         self._publisher = publisher if publisher is not None else globalLogPublisher
@@ -57,7 +56,7 @@ class LogService(service.Service):
     def stopService(self) -> None:
         super().stopService()
         if self._added:
-            self._publisher.removeObserver(self.observer)
+            self._publisher.removeObserver(ILogObserver(self.observer))
             self.observer.installed = self._added = False
         self.observer.reset()
 

@@ -68,10 +68,10 @@ class PidFile:
 class PidFileService(service.Service):
     """Holds the pid file while the server runs."""
 
-    name = "pidfile"
     log = Logger()
 
     def __init__(self, config: ServerConfig, pid: int | None = None) -> None:
+        self.setName("pidfile")
         self.config = config
         self._pid = pid
         self.current: PidFile | None = None

@@ -46,7 +46,7 @@ class Child(protocol.ProcessProtocol):
         self.transport: Any = None
 
     @classmethod
-    def spawn(cls, argv: list[str], cwd: str, env: dict[str, str] | None = None) -> "Child":
+    def spawn(cls, argv: list[str], cwd: str, env: dict[str, str] | None = None) -> Child:
         child = cls()
         environment = dict(os.environ)
         environment["PYTHONPATH"] = REPO + os.pathsep + environment.get("PYTHONPATH", "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import socket
 
-from twisted.internet import defer, reactor, threads
+from twisted.internet import defer, threads
 from twisted.trial.unittest import TestCase
 
 from tests.integration.process import Child, free_port, srs_command
