@@ -205,3 +205,45 @@ class ReloadTests(ServerTestsMixin, SynchronousTestCase):
         self.successResultOf(self.root.reload())
         self.successResultOf(self.root.reload())
         self.assertEqual(self.console.getvalue().count("not supported yet: http_api"), 1, self.console.getvalue())
+
+
+class OpenFileLimitTests(SynchronousTestCase):
+    """max_connections gets room in the open-file limit, or a warning."""
+
+    def setUp(self) -> None:
+        import resource
+
+        from twisted.logger import Logger
+
+        self.resource = resource
+        self.events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        self.log = Logger()
+        self.set: list[tuple[int, int]] = []
+
+    def check(self, maximum: int, soft: int, hard: int) -> int:
+        from srstwist.config.model import load_config_text as load
+        from srstwist.services.server import ensure_open_file_limit
+
+        config = load(f"listen 1935;\nmax_connections {maximum};\n", "mem.conf")
+        return ensure_open_file_limit(
+            config,
+            self.log,
+            getrlimit=lambda _: (soft, hard),
+            setrlimit=lambda _, limits: self.set.append(limits),
+        )
+
+    def test_enough(self) -> None:
+        """A limit that already fits is left alone."""
+        self.assertEqual(self.check(1000, 4096, 4096), 4096)
+        self.assertEqual(self.set, [])
+
+    def test_raised(self) -> None:
+        """A low soft limit is raised to fit, within the hard limit."""
+        self.assertEqual(self.check(2000, 1024, 65536), 2033)
+        self.assertEqual(self.set, [(2033, 65536)])
+        self.assertEqual(len(self.events), 0)
+
+    def test_warns_when_hard_limit_too_low(self) -> None:
+        """When even the hard limit is too low, the user is told what to do."""
+        self.assertEqual(self.check(5000, 1024, 2048), 2048)
+        self.assertIn("ulimit -HSn", self.events[0]["log_format"])

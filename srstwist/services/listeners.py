@@ -23,9 +23,9 @@ from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IAddress, IProtocol, IProtocolFactory
-from twisted.logger import Logger
+from twisted.internet.interfaces import IAddress, IProtocolFactory
 from twisted.internet.protocol import connectionDone
+from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 

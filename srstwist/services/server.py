@@ -21,6 +21,7 @@ path shuts the server down.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -108,6 +109,7 @@ class SrsService(service.MultiService):
             asprocess=self.config.asprocess,
         )
         _log_findings(self.log, self.config, announced=set())
+        ensure_open_file_limit(self.config, self.log)
 
     def _on_sighup(self, signum: int, frame: object) -> None:
         # A Python signal handler runs between bytecodes of the main thread;
@@ -169,6 +171,48 @@ class SrsService(service.MultiService):
         self.config = new
         self.log.info("reload: done")
         return True
+
+
+#: File descriptors kept beside client sockets: listeners, log, pid file, stdio.
+_SPARE_DESCRIPTORS = 32
+
+
+def ensure_open_file_limit(
+    config: ServerConfig,
+    log: Logger,
+    getrlimit: Callable[[int], tuple[int, int]] = resource.getrlimit,
+    setrlimit: Callable[[int, tuple[int, int]], None] = resource.setrlimit,
+) -> int:
+    """
+    Make room for C{max_connections} sockets in the open-file limit.
+
+    SRS refuses to start when C{max_connections} exceeds the limit
+    (reference §1.4) and tells the user to run C{ulimit -HSn}.  We raise the
+    soft limit as far as the hard limit allows, and warn when that is still
+    too low, since a refused accept is better than a refused start.
+
+    @return: the soft limit in force afterwards.
+    """
+    needed = config.max_connections + len(config.listen) + _SPARE_DESCRIPTORS
+    soft, hard = getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return soft
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    try:
+        setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    except (ValueError, OSError):
+        pass
+    if soft < needed:
+        log.warn(
+            "max_connections={maximum} needs {needed} open files but the limit is {soft}; "
+            "connections past it will fail. Lower max_connections or raise the limit "
+            "(ulimit -HSn {needed})",
+            maximum=config.max_connections,
+            needed=needed,
+            soft=soft,
+        )
+    return soft
 
 
 def _log_findings(log: Logger, config: ServerConfig, announced: set[str]) -> None:

@@ -6,9 +6,10 @@ invalid reload, and stops cleanly on SIGTERM.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 
-from twisted.internet import defer, threads
+from twisted.internet import defer, reactor, task, threads
 from twisted.trial.unittest import TestCase
 
 from tests.integration.process import Child, free_port, srs_command
@@ -110,3 +111,53 @@ class TwistdTests(TestCase):
             code, _ = yield child.ended
         self.assertNotEqual(code, 0)
         self.assertIn("Address already in use", child.output)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class DaemonTests(TestCase):
+    """``daemon on`` without -n: twistd detaches, as SRS does."""
+
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_daemon(self) -> defer.Generator[defer.Deferred[object], object, None]:
+        """The launcher exits 0, the daemon writes its pid and log, TERM stops it."""
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        port = free_port()
+        with open(os.path.join(directory, "srs.conf"), "w") as f:
+            f.write(
+                f"listen 127.0.0.1:{port};\npid ./objs/srs.pid;\ndaemon on;\n"
+                "srs_log_tank file;\nsrs_log_file ./objs/srs.log;\n"
+            )
+        launcher = Child.spawn(srs_command("srs", "-c", "srs.conf"), cwd=directory)
+        self.addCleanup(launcher.kill_if_running)
+        code, _ = yield launcher.ended
+        self.assertEqual(code, 0, launcher.output)
+
+        with open(os.path.join(directory, "objs", "srs.pid")) as f:
+            pid = int(f.read())
+        # We started this daemon; end it by its pid whatever happens below.
+        self.addCleanup(lambda: _alive(pid) and os.kill(pid, signal.SIGKILL))
+        self.assertNotEqual(pid, launcher.transport.pid)
+        self.assertTrue(_alive(pid))
+        self.assertTrue((yield threads.deferToThread(_accepts, port)))
+
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not _alive(pid):
+                break
+            yield task.deferLater(reactor, 0.1, lambda: None)
+        self.assertFalse(_alive(pid))
+        with open(os.path.join(directory, "objs", "srs.log")) as f:
+            log = f.read()
+        self.assertRegex(log, rf"\[trace\]\[{pid}\]\[\d+\] server main cid=")
+        self.assertIn("srs terminated", log)
+        self.assertFalse(os.path.exists(os.path.join(directory, "objs", "srs.pid")))
