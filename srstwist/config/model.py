@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from srstwist.config.parser import ConfigError, Directive, parse, parse_file
+from srstwist.config.parser import Directive, parse, parse_file
 from srstwist.config.schema import (
     AccessRule,
     AccessRules,
@@ -471,7 +471,7 @@ def _cross_check(config: ServerConfig, root: Directive, context: BuildContext) -
 
     seen_vhosts: dict[str, Directive] = {}
     vhost_nodes = root.get_all("vhost")
-    for vhost, node in zip(config.vhosts, vhost_nodes):
+    for vhost, node in zip(config.vhosts, vhost_nodes, strict=True):
         if not vhost.name:
             raise node.error("'vhost' needs a name")
         if vhost.name in seen_vhosts:
@@ -482,7 +482,7 @@ def _cross_check(config: ServerConfig, root: Directive, context: BuildContext) -
         seen_vhosts[vhost.name] = node
         ingest_nodes = node.get_all("ingest")
         seen_ingests: dict[str, Directive] = {}
-        for ingest, ingest_node in zip(vhost.ingests, ingest_nodes):
+        for ingest, ingest_node in zip(vhost.ingests, ingest_nodes, strict=True):
             if ingest.name in seen_ingests:
                 raise ingest_node.error(
                     f"duplicate ingest id '{ingest.name}' in vhost '{vhost.name}'"
@@ -499,7 +499,7 @@ def _cross_check(config: ServerConfig, root: Directive, context: BuildContext) -
                     )
 
     caster_nodes = root.get_all("stream_caster")
-    for caster, node in zip(config.stream_casters, caster_nodes):
+    for caster, node in zip(config.stream_casters, caster_nodes, strict=True):
         if not caster.enabled:
             continue
         if not caster.caster:

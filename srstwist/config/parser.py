@@ -25,8 +25,8 @@ reject the file; only the message differs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 __all__ = ["ConfigError", "Directive", "parse", "parse_file", "MAX_DEPTH"]
 
@@ -34,6 +34,17 @@ __all__ = ["ConfigError", "Directive", "parse", "parse_file", "MAX_DEPTH"]
 MAX_DEPTH = 16
 
 _WHITESPACE = frozenset(" \t\r\n")
+
+
+def _printable(text: str) -> str:
+    """
+    C{text} with undecodable bytes, which L{parse} keeps surrogate-escaped,
+    shown as C{\\xff}: a lone surrogate cannot be written to a UTF-8 log.
+    """
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no undecodable byte made
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class ConfigError(Exception):
@@ -45,7 +56,8 @@ class ConfigError(Exception):
     """
 
     def __init__(self, filename: str, line: int, message: str) -> None:
-        super().__init__(f"{filename}:{line}: {message}")
+        message = _printable(message)
+        super().__init__(f"{_printable(filename)}:{line}: {message}")
         self.filename = filename
         self.line = line
         self.message = message
@@ -62,7 +74,7 @@ class Directive:
 
     name: str
     args: tuple[str, ...] = ()
-    children: tuple["Directive", ...] = ()
+    children: tuple[Directive, ...] = ()
     filename: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
     #: True when the statement was written as a block (C{name {...}}), even

@@ -17,8 +17,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 from srstwist.config.parser import ConfigError, Directive
 
@@ -57,7 +58,7 @@ class Kind:
     repeatable = False
     takes_block = False
 
-    def convert(self, node: Directive, context: "BuildContext") -> Any:
+    def convert(self, node: Directive, context: BuildContext) -> Any:
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -112,8 +113,10 @@ class Flag(Kind):
         raise self.bad(node, value)
 
 
-_INT = re.compile(r"[+-]?\d+\Z")
-_FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
+# ASCII digits only: Python's \d and int() also accept other scripts' digits.
+_INT = re.compile(r"[+-]?[0-9]+\Z")
+_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
+_PORT = re.compile(r"[0-9]+\Z")
 
 
 class Int(Kind):
@@ -218,7 +221,7 @@ class Endpoint:
     port: int
 
     @classmethod
-    def parse(cls, text: str, default_host: str = "0.0.0.0") -> "Endpoint":
+    def parse(cls, text: str, default_host: str = "0.0.0.0") -> Endpoint:
         """
         Parse C{text}; raise C{ValueError} when it is not an address.
 
@@ -233,9 +236,9 @@ class Endpoint:
             host, port = text[1:close], text[close + 2 :]
         elif ":" in text:
             host, _, port = text.rpartition(":")
-            if not host:
+            if ":" in host:  # an IPv6 host needs brackets: "::1" is not ":" port 1
                 raise ValueError(text)
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        if not host or not _PORT.match(port) or not 0 < int(port) < 65536:
             raise ValueError(text)
         return cls(host, int(port))
 
@@ -421,6 +424,13 @@ def build_section(
                     f"{previous[1].line} is used",
                 )
                 continue
+            # An earlier alias of lower priority is overridden (SRS: the
+            # first name listed wins whatever the order); say so too.
+            context.warn(
+                previous[1],
+                f"'{previous[1].name}' ignored; '{child.name}' at line "
+                f"{child.line} is used",
+            )
         seen[f.name] = (priority, child)
         if value is not None:
             values[f.name] = value

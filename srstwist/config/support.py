@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from srstwist.config.parser import Directive
 
-__all__ = ["BUILT", "NEVER", "unsupported_directives"]
+__all__ = ["BUILT", "NEVER", "ALIASES", "unsupported_directives"]
 
 #: Directive paths whose features are built.
 BUILT: frozenset[str] = frozenset(
@@ -44,6 +44,14 @@ NEVER: dict[str, str] = {
 }
 
 
+#: SRS 1 names and the paths they stand for, so that building a feature
+#: covers both spellings.
+ALIASES: dict[str, str] = {
+    "http_stream": "http_server",
+    "vhost.http": "vhost.http_static",
+}
+
+
 def unsupported_directives(root: Directive) -> list[str]:
     """
     The messages to log for directives that are accepted but not acted on.
@@ -57,6 +65,7 @@ def unsupported_directives(root: Directive) -> list[str]:
     def walk(node: Directive, prefix: str) -> None:
         for child in node.children:
             path = f"{prefix}{child.name}"
+            path = ALIASES.get(path, path)
             if path in NEVER:
                 messages.append(f"ignored: {path} ({child.where}): {NEVER[path]}")
             elif path in BUILT:
