@@ -1171,10 +1171,9 @@ class EncodeTests(SynchronousTestCase):
                 payload[256:],
             ],
         )
-        for piece in pieces[1::2]:
-            self.assertIsInstance(piece, memoryview)
-            assert isinstance(piece, memoryview)
-            self.assertIs(piece.obj, payload)
+        for piece in pieces:
+            # Real TCP transports take only bytes in writeSequence.
+            self.assertIs(type(piece), bytes)
 
     def test_singleChunkPayloadUncopied(self) -> None:
         """

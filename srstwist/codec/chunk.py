@@ -524,18 +524,22 @@ def _check_encode(type_id: int, payload: bytes, chunk_size: int, csid: int) -> N
 
 def _split(
     first: bytes, continuation: bytes, payload: bytes, chunk_size: int
-) -> list[bytes | memoryview]:
+) -> list[bytes]:
     """
     Interleave headers with payload slices of C{chunk_size} bytes.
+
+    The slices are C{bytes}, not memoryviews: Twisted's TCP transports accept
+    only C{bytes} in C{write}/C{writeSequence}.  Slicing copies the payload
+    once per encoding, which the fan-out caches (L{srstwist.media.message}),
+    so that copy is paid once per message and chunk size, not per player.
     """
     size = len(payload)
     if size <= chunk_size:
-        return [first, payload] if size else [first]
-    view = memoryview(payload)
-    pieces: list[bytes | memoryview] = [first, view[:chunk_size]]
+        return [first, bytes(payload)] if size else [first]
+    pieces: list[bytes] = [first, bytes(payload[:chunk_size])]
     for offset in range(chunk_size, size, chunk_size):
         pieces.append(continuation)
-        pieces.append(view[offset : offset + chunk_size])
+        pieces.append(bytes(payload[offset : offset + chunk_size]))
     return pieces
 
 
@@ -546,7 +550,7 @@ def encode_chunks(
     payload: bytes,
     chunk_size: int,
     csid: int,
-) -> list[bytes | memoryview]:
+) -> list[bytes]:
     """
     Cut one message into chunks the way SRS sends everything: a fmt-0 header
     with the absolute timestamp, then fmt-3 headers (``rtmp.md`` 2.5).
@@ -560,11 +564,11 @@ def encode_chunks(
 
     @param timestamp: 0..2**32 - 1.
     @param stream_id: message stream id, written little-endian.
-    @param payload: the message body; sliced with memoryview, not copied.
+    @param payload: the message body.
     @param chunk_size: the receiver's current chunk size.
     @param csid: chunk stream id, 2..65599.
-    @return: pieces for C{transport.writeSequence}: headers are C{bytes},
-        payload pieces are the payload itself or memoryview slices of it.
+    @return: C{bytes} pieces for C{transport.writeSequence}; a payload that
+        fits one chunk is passed through uncopied.
     @raise ChunkError: if an argument cannot be encoded.
     """
     _check_encode(type_id, payload, chunk_size, csid)
@@ -599,7 +603,7 @@ def encode_chunks_delta(
     payload: bytes,
     chunk_size: int,
     csid: int,
-) -> list[bytes | memoryview]:
+) -> list[bytes]:
     """
     Cut one message into chunks that start with a fmt-1 header (timestamp
     delta, length, type) followed by fmt-3 headers.
@@ -634,7 +638,7 @@ def encode_chunks_delta(
 
 def _encode_delta_fmt2(
     delta: int, payload: bytes, chunk_size: int, csid: int
-) -> list[bytes | memoryview]:
+) -> list[bytes]:
     """
     Like L{encode_chunks_delta} but with a fmt-2 header (delta only), for a
     message whose length and type equal the previous one's on C{csid}.
@@ -717,7 +721,7 @@ class ChunkEncoder:
         stream_id: int,
         payload: bytes,
         csid: int,
-    ) -> list[bytes | memoryview]:
+    ) -> list[bytes]:
         """
         Cut one message into chunks with the current chunk size.
 

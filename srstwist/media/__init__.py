@@ -1,0 +1,3 @@
+"""
+The stream model, Twisted-free.
+"""

@@ -1,0 +1,344 @@
+# -*- test-case-name: tests.test_media_message -*-
+"""
+One media message shared by every consumer, encoded once per wire variant.
+
+A publisher's audio, video and data messages go to every player of the
+stream (``rtmp.md`` 7.1).  SRS shares the payload (``SrsSharedPtrMessage``)
+and, because every message it sends starts with a fmt-0 header followed by
+fmt-3 headers (``rtmp.md`` 2.5), the chunk headers are the same for every
+player with the same chunk size, chunk stream id, message stream id and
+timestamp.  L{SharedMessage.chunks} therefore encodes a message once per
+such combination and hands the same immutable pieces to every player, who
+passes them to C{transport.writeSequence} (``STYLE.md`` 3, 10).
+
+Players whose timestamps differ (time jitter, ``rtmp.md`` 7.5) get their own
+fmt-0 header for their first message on a chunk stream and can then share
+L{SharedMessage.delta_chunks}: a fmt-1 header with the timestamp delta, then
+fmt-3 headers, which depend only on the delta.
+
+Both caches are small dicts on the message, bounded by L{MAX_VARIANTS}
+entries each; when a new variant is needed and the cache is full, the oldest
+one is dropped (first in, first out: a hit costs one dict lookup and never
+reorders anything).  Every miss bumps L{SharedMessage.encodes} and the
+process-wide L{total_encodes}, which tests and benchmarks read to prove that
+N players cost one encoding, not N.
+
+Pieces are always C{bytes}: Twisted's TCP transport rejects anything else in
+C{write}/C{writeSequence} (C{abstract._dataMustBeBytes}).  A message that fits in one
+chunk is sent as C{(header, payload)}, the payload being the message's own
+C{bytes} object (no copy); a longer one is joined once, per variant, into a
+single C{bytes} object.  No player ever copies or re-encodes a payload.
+
+The FLV flags (keyframe, AVC/AAC sequence header) are computed once, from the
+first two payload bytes, when the message is made.
+
+This module imports nothing from Twisted.
+"""
+
+from __future__ import annotations
+
+from srstwist.codec.chunk import (
+    MessageType,
+    RawMessage,
+    encode_chunks,
+    encode_chunks_delta,
+)
+
+__all__ = [
+    "MAX_VARIANTS",
+    "Pieces",
+    "SharedMessage",
+    "total_encodes",
+]
+
+#: The most encodings one message keeps per cache (L{SharedMessage.chunks}
+#: and L{SharedMessage.delta_chunks} each).  A stream's players normally
+#: share one chunk size (SRS sends 60000 to all of them), one message stream
+#: id (1) and the publisher's chunk stream id, so one variant is the common
+#: case; four leave room for a second chunk size and a few timestamp bases
+#: without letting a message grow without bound.
+MAX_VARIANTS = 4
+
+#: Encoded chunks: C{bytes} pieces for C{transport.writeSequence}.  A tuple,
+#: not a list, because the same object goes to every player and must not be
+#: mutated by any of them.
+Pieces = tuple[bytes, ...]
+
+# FLV tag bytes (``rtmp.md`` 7.1; SRS ``SrsFlvCodec``).
+_FRAME_TYPE_KEYFRAME = 1
+_VIDEO_CODEC_AVC = 7
+_AVC_SEQUENCE_HEADER = 0
+_SOUND_FORMAT_AAC = 10
+_AAC_SEQUENCE_HEADER = 0
+
+_total_encodes = 0
+
+
+def total_encodes() -> int:
+    """
+    @return: how many times any L{SharedMessage} in this process has encoded
+        chunks (cache misses of L{SharedMessage.chunks} and
+        L{SharedMessage.delta_chunks}).  Only differences between two reads
+        mean anything.
+    """
+    return _total_encodes
+
+
+def _freeze(pieces: list[bytes]) -> Pieces:
+    """
+    Turn L{encode_chunks} output into the tuple every player shares.
+
+    One or two pieces (a header, and a payload that fits one chunk) are kept
+    as they are, so the payload is never copied; more are joined into one
+    C{bytes}, so a player's C{writeSequence} appends one object per message.
+    """
+    if len(pieces) <= 2:
+        return tuple(pieces)
+    return (b"".join(pieces),)
+
+
+def _remember(cache: dict[tuple[int, ...], Pieces], key: tuple[int, ...], value: Pieces) -> None:
+    """
+    Store C{value}, dropping the oldest entry if C{cache} is full.
+    """
+    if len(cache) >= MAX_VARIANTS:
+        del cache[next(iter(cache))]
+    cache[key] = value
+
+
+class SharedMessage:
+    """
+    An audio, video or data message as it leaves the source: immutable, and
+    shared by every consumer.
+
+    Attributes are read-only; the chunk caches assume the payload never
+    changes.  A message whose timestamp must change for one player (SRS's
+    jitter correction, the re-stamped sequence headers of a shrunk queue) is
+    sent with C{chunks(..., timestamp=t)}, not altered.
+    """
+
+    __slots__ = (
+        "_chunk_stream_id",
+        "_deltas",
+        "_encodes",
+        "_is_keyframe",
+        "_is_sequence_header",
+        "_payload",
+        "_timestamp",
+        "_type_id",
+        "_variants",
+    )
+
+    def __init__(
+        self,
+        timestamp: int,
+        message_type_id: int,
+        payload: bytes | bytearray | memoryview,
+        chunk_stream_id: int = 0,
+    ) -> None:
+        """
+        @param timestamp: milliseconds, 0..2**32 - 1 (checked when encoding).
+        @param message_type_id: see L{MessageType}: 8 audio, 9 video, 18 AMF0
+            data, ...
+        @param payload: the message body; a C{bytes} object is kept as is,
+            anything else is copied once into C{bytes}.
+        @param chunk_stream_id: the csid the publisher used, which SRS keeps
+            when relaying (``rtmp.md`` 2.6); 0 when unknown.
+        """
+        if type(payload) is not bytes:
+            payload = bytes(payload)
+        self._timestamp = timestamp
+        self._type_id = message_type_id
+        self._payload: bytes = payload
+        self._chunk_stream_id = chunk_stream_id
+        self._variants: dict[tuple[int, ...], Pieces] = {}
+        self._deltas: dict[tuple[int, ...], Pieces] = {}
+        self._encodes = 0
+        keyframe = sequence_header = False
+        if payload:
+            first = payload[0]
+            second = payload[1] if len(payload) > 1 else -1
+            if message_type_id == MessageType.VIDEO:
+                # Frame type in the high nibble, codec id in the low one.  An
+                # AVC sequence header is a keyframe too (frame type 1).
+                keyframe = first >> 4 == _FRAME_TYPE_KEYFRAME
+                sequence_header = (
+                    keyframe and first & 0x0F == _VIDEO_CODEC_AVC and second == _AVC_SEQUENCE_HEADER
+                )
+            elif message_type_id == MessageType.AUDIO:
+                sequence_header = first >> 4 == _SOUND_FORMAT_AAC and second == _AAC_SEQUENCE_HEADER
+        self._is_keyframe = keyframe
+        self._is_sequence_header = sequence_header
+
+    @classmethod
+    def from_raw(cls, raw: RawMessage) -> SharedMessage:
+        """
+        @return: a shared message made from one a publisher sent, with its
+            timestamp, type, payload (not copied) and chunk stream id.
+        """
+        return cls(raw.timestamp, raw.message_type_id, raw.payload, raw.chunk_stream_id)
+
+    def __repr__(self) -> str:
+        return (
+            f"<SharedMessage type={self._type_id} timestamp={self._timestamp} "
+            f"size={len(self._payload)} csid={self._chunk_stream_id}>"
+        )
+
+    @property
+    def timestamp(self) -> int:
+        """
+        The timestamp in milliseconds.
+        """
+        return self._timestamp
+
+    @property
+    def message_type_id(self) -> int:
+        """
+        The RTMP message type id (L{MessageType}).
+        """
+        return self._type_id
+
+    @property
+    def payload(self) -> bytes:
+        """
+        The message body.
+        """
+        return self._payload
+
+    @property
+    def chunk_stream_id(self) -> int:
+        """
+        The chunk stream id the publisher sent it on (0 when unknown).
+        """
+        return self._chunk_stream_id
+
+    @property
+    def size(self) -> int:
+        """
+        The payload length in bytes.
+        """
+        return len(self._payload)
+
+    @property
+    def is_audio(self) -> bool:
+        """
+        Whether this is an audio message (type 8).
+        """
+        return self._type_id == MessageType.AUDIO
+
+    @property
+    def is_video(self) -> bool:
+        """
+        Whether this is a video message (type 9).
+        """
+        return self._type_id == MessageType.VIDEO
+
+    @property
+    def is_keyframe(self) -> bool:
+        """
+        Whether this is a video message whose FLV frame type is 1 (keyframe),
+        whatever the codec.  AVC sequence headers have frame type 1 as well;
+        test L{is_sequence_header} first where that matters (GOP cache).
+        """
+        return self._is_keyframe
+
+    @property
+    def is_sequence_header(self) -> bool:
+        """
+        Whether this is an AVC sequence header (video: frame type 1, codec 7,
+        AVCPacketType 0) or an AAC sequence header (audio: sound format 10,
+        AACPacketType 0), as SRS's C{SrsFlvCodec} decides (``rtmp.md`` 7.1).
+        """
+        return self._is_sequence_header
+
+    @property
+    def encodes(self) -> int:
+        """
+        How many encodings this message has made (cache misses).
+        """
+        return self._encodes
+
+    @property
+    def variant_count(self) -> int:
+        """
+        How many encodings are cached now (both caches together).
+        """
+        return len(self._variants) + len(self._deltas)
+
+    def chunks(
+        self,
+        chunk_size: int,
+        chunk_stream_id: int,
+        message_stream_id: int,
+        timestamp: int | None = None,
+    ) -> Pieces:
+        """
+        The message as chunks with a fmt-0 first header, the way SRS sends
+        every message (``rtmp.md`` 2.5), encoded on the first call for these
+        arguments and returned from the cache afterwards: equal arguments give
+        the very same tuple of the very same C{bytes} objects.
+
+        @param chunk_size: the player's outgoing chunk size.
+        @param chunk_stream_id: csid to send on, 2..65599.
+        @param message_stream_id: the player's message stream id.
+        @param timestamp: the timestamp to put in the header; L{None} means
+            the message's own.  Equal values share one cache entry.
+        @return: C{bytes} pieces for C{transport.writeSequence}.
+        @raise srstwist.codec.chunk.ChunkError: if an argument cannot be
+            encoded (nothing is cached then).
+        """
+        if timestamp is None:
+            timestamp = self._timestamp
+        key = (chunk_size, chunk_stream_id, message_stream_id, timestamp)
+        pieces = self._variants.get(key)
+        if pieces is None:
+            pieces = _freeze(
+                encode_chunks(
+                    timestamp,
+                    self._type_id,
+                    message_stream_id,
+                    self._payload,
+                    chunk_size,
+                    chunk_stream_id,
+                )
+            )
+            self._count()
+            _remember(self._variants, key, pieces)
+        return pieces
+
+    def delta_chunks(self, chunk_size: int, chunk_stream_id: int, delta: int) -> Pieces:
+        """
+        The message as chunks with a fmt-1 first header carrying C{delta}
+        (and the length and type), then fmt-3 headers; cached like
+        L{chunks}.
+
+        Only valid for a player whose previous message on C{chunk_stream_id}
+        had the wanted message stream id and a timestamp C{delta} ms earlier;
+        the player must keep track of that.  Players with different timestamp
+        bases but equal deltas share these bytes.
+
+        @param delta: 0..0xFFFFFE; larger deltas cannot be sent unambiguously
+            (see L{encode_chunks_delta}): use L{chunks} with a timestamp.
+        @return: C{bytes} pieces for C{transport.writeSequence}.
+        @raise srstwist.codec.chunk.ChunkError: if an argument cannot be
+            encoded (nothing is cached then).
+        """
+        key = (chunk_size, chunk_stream_id, delta)
+        pieces = self._deltas.get(key)
+        if pieces is None:
+            pieces = _freeze(
+                encode_chunks_delta(
+                    delta, self._type_id, self._payload, chunk_size, chunk_stream_id
+                )
+            )
+            self._count()
+            _remember(self._deltas, key, pieces)
+        return pieces
+
+    def _count(self) -> None:
+        """
+        Record one encoding, on the message and process-wide.
+        """
+        global _total_encodes
+        self._encodes += 1
+        _total_encodes += 1
