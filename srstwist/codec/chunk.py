@@ -27,7 +27,8 @@ included:
 Sending: L{encode_chunks} gives a fmt-0 header and fmt-3 continuation headers,
 repeating the extended timestamp on every fmt-3 header as SRS, Flash and FMLE
 do (``rtmp.md`` 2.3, 2.5).  The pieces go straight to
-C{transport.writeSequence}; the payload is sliced, never copied.
+C{transport.writeSequence} as C{bytes} (the one type Twisted transports take);
+the fan-out caches them so a payload is sliced once per chunk size.
 L{encode_chunks_delta} starts with fmt 1 instead, and L{ChunkEncoder} keeps
 the outgoing chunk size.
 
