@@ -33,11 +33,11 @@ import itertools
 import os
 import sys
 import time
-from typing import IO, Any, Callable
-
-from zope.interface import implementer
+from collections.abc import Callable
+from typing import IO, Any
 
 from twisted.logger import ILogObserver, LogEvent, LogLevel, formatEvent
+from zope.interface import implementer
 
 __all__ = [
     "next_cid",

@@ -14,7 +14,7 @@ from twisted.internet.testing import MemoryReactorClock
 class _Port:
     """A listening port that removes itself from its reactor when stopped."""
 
-    def __init__(self, reactor: "ListeningReactor", key: tuple[str, int], factory: Any) -> None:
+    def __init__(self, reactor: ListeningReactor, key: tuple[str, int], factory: Any) -> None:
         self._reactor = reactor
         self.key = key
         self.factory = factory
