@@ -220,9 +220,9 @@ _DEFAULTS: list[tuple[str, str, Any, str]] = [
     ("vhost", "publish_1stpkt_timeout", 20000, "§2.7 20000"),
     ("vhost", "publish_normal_timeout", 5000, "§2.7 5000"),
     ("vhost", "forward", (), "§2.7 none"),
-    ("vhost", "refer", (), "§2.7 none (allow all)"),
-    ("vhost", "refer_play", (), "§2.7 none"),
-    ("vhost", "refer_publish", (), "§2.7 none"),
+    ("vhost", "refer", None, "§2.7 none (allow all)"),
+    ("vhost", "refer_play", None, "§2.7 none"),
+    ("vhost", "refer_publish", None, "§2.7 none"),
     # §2.8 security
     ("security", "enabled", False, "§2.8 security off"),
     ("security", "allow", (), "§2.8 security: no rules"),
@@ -413,7 +413,7 @@ class DefaultsTests(SynchronousTestCase):
         """A scalar directive written with no argument (C{pid;}) also takes its default."""
         wrong = []
         for section, directive, expected, reference in _DEFAULTS:
-            if (section, directive) in _NOT_SCALAR:
+            if (section, directive) in _NOT_SCALAR or directive.startswith("refer"):
                 continue
             template, get, cls = _SECTIONS[section]
             config = _load("listen 1935; " + template.format(f"{directive};"))
@@ -421,6 +421,13 @@ class DefaultsTests(SynchronousTestCase):
             if actual != expected:
                 wrong.append(f"{section} {directive}: {actual!r}, reference {reference}")
         self.assertEqual(wrong, [])
+
+    def test_emptyReferRefusesEveryone(self) -> None:
+        """C{refer;} with no domain differs from no refer: it allows nobody (§6.3)."""
+        config = _load("listen 1935; vhost v { refer; refer_play a.com; }")
+        self.assertEqual(config.vhost("v").refer, ())
+        self.assertEqual(config.vhost("v").refer_play, ("a.com",))
+        self.assertIsNone(config.vhost("v").refer_publish)
 
     def test_listenRequired(self) -> None:
         """C{listen} has no default: a file without it is an error (§2.1)."""

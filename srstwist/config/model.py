@@ -366,9 +366,11 @@ class VhostConfig:
     publish_1stpkt_timeout: int = directive(Int(0), 20000)
     publish_normal_timeout: int = directive(Int(0), 5000)
     forward: tuple[str, ...] = directive(Words(), ())
-    refer: tuple[str, ...] = directive(Words(), ())
-    refer_play: tuple[str, ...] = directive(Words(), ())
-    refer_publish: tuple[str, ...] = directive(Words(), ())
+    # None: the directive is absent and everyone passes; () (present without
+    # arguments) refuses everyone (reference §6.3).
+    refer: tuple[str, ...] | None = directive(Words(), None)
+    refer_play: tuple[str, ...] | None = directive(Words(), None)
+    refer_publish: tuple[str, ...] | None = directive(Words(), None)
     security: SecurityConfig = directive(Section(SecurityConfig), SecurityConfig())
     mr: MergedReadConfig = directive(Section(MergedReadConfig), MergedReadConfig())
     publish: PublishConfig = directive(Section(PublishConfig), PublishConfig())
