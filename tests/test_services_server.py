@@ -79,10 +79,10 @@ class BuildServiceTests(ServerTestsMixin, SynchronousTestCase):
     """buildService makes the tree in start order."""
 
     def test_children_order(self) -> None:
-        """Log first, pid file before listeners, listeners last."""
+        """Log first, pid file before anything binds, the hub, listeners last."""
         self.write_conf()
         root = self.build()
-        self.assertEqual([child.name for child in root], ["log", "pidfile", "listeners"])
+        self.assertEqual([child.name for child in root], ["log", "pidfile", "hub", "listeners"])
 
     def test_asprocess_child(self) -> None:
         """asprocess on adds the parent watch before the listeners."""
@@ -94,7 +94,7 @@ class BuildServiceTests(ServerTestsMixin, SynchronousTestCase):
             f.write(text)
         root = self.build()
         self.assertEqual(
-            [child.name for child in root], ["log", "pidfile", "asprocess", "listeners"]
+            [child.name for child in root], ["log", "pidfile", "asprocess", "hub", "listeners"]
         )
 
     def test_start_and_stop(self) -> None:

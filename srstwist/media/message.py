@@ -127,6 +127,7 @@ class SharedMessage:
         "_timestamp",
         "_type_id",
         "_variants",
+        "stream_delta",
     )
 
     def __init__(
@@ -154,6 +155,12 @@ class SharedMessage:
         self._variants: dict[tuple[int, ...], Pieces] = {}
         self._deltas: dict[tuple[int, ...], Pieces] = {}
         self._encodes = 0
+        #: Set once by the source before fan-out: this message's timestamp
+        #: minus that of the previous message on the same chunk stream, on
+        #: the source's corrected timeline; C{None} for the first one.  A
+        #: player whose own delta on that chunk stream is the same sends the
+        #: shared L{delta_chunks} instead of its own fmt-0 encoding.
+        self.stream_delta: int | None = None
         keyframe = sequence_header = False
         if payload:
             first = payload[0]

@@ -8,6 +8,7 @@ reverse order is the right shutdown order::
     log          first up, last down: every other service's last words get logged
     pidfile      before any port binds, so a second copy fails first
     asprocess    (only with ``asprocess on``)
+    hub          the live sources; stopped after every connection is closed
     listeners    last up, first down: stop accepting, close connections
 
 Shutdown stops the children one at a time in reverse order, each bounded by
@@ -34,8 +35,9 @@ from srstwist import SRS_COMPAT_VERSION, __version__
 from srstwist.config.model import ServerConfig, load_config
 from srstwist.config.parser import ConfigError
 from srstwist.config.support import unsupported_directives
-from srstwist.protocols.placeholder import not_built_factory
+from srstwist.protocols.rtmp import RtmpServerFactory
 from srstwist.services.asprocess import ParentWatchService
+from srstwist.services.hub import ConfigHolder, SourceHub
 from srstwist.services.listeners import ConnectionLimit, ListenerGroup, ListenerSpec
 from srstwist.services.log import LogService
 from srstwist.services.pidfile import PidFileService
@@ -50,12 +52,20 @@ CHILD_STOP_TIMEOUT = 5.0
 _RESTART_ONLY = ("daemon", "work_dir", "asprocess", "stream_casters")
 
 
-def listener_specs(config: ServerConfig) -> list[ListenerSpec]:
-    """The listening sockets C{config} asks for."""
-    return [
-        ListenerSpec("rtmp", endpoint.strports(), lambda: not_built_factory("rtmp"))
-        for endpoint in config.listen
-    ]
+def listener_specs(hub: SourceHub, holder: ConfigHolder, reactor: Any) -> Callable[
+    [ServerConfig], list[ListenerSpec]
+]:
+    """A function giving the listening sockets a config asks for."""
+
+    def specs(config: ServerConfig) -> list[ListenerSpec]:
+        return [
+            ListenerSpec(
+                "rtmp", endpoint.strports(), lambda: RtmpServerFactory(hub, holder, reactor)
+            )
+            for endpoint in config.listen
+        ]
+
+    return specs
 
 
 class SrsService(service.MultiService):
@@ -73,9 +83,11 @@ class SrsService(service.MultiService):
         main_cid: int,
         loader: Callable[[str, str], ServerConfig] = load_config,
         install_signals: bool = False,
+        holder: ConfigHolder | None = None,
     ) -> None:
         super().__init__()
         self.config = config
+        self.holder = holder or ConfigHolder(config)
         self.reactor = reactor
         self.config_path = config_path
         self.cid = main_cid
@@ -169,6 +181,7 @@ class SrsService(service.MultiService):
             except Exception:
                 self.log.failure("reload: service {name} failed to apply the new config", name=child.name)
         self.config = new
+        self.holder.config = new
         self.log.info("reload: done")
         return True
 
@@ -246,17 +259,22 @@ def buildService(
     @param pid: the pid to write to the pid file (tests); defaults to ours.
     """
     main_cid = next_cid()
+    holder = ConfigHolder(config)
     root = SrsService(
         config,
         reactor,
         config_path=config_path or os.path.abspath(config.filename),
         main_cid=main_cid,
         install_signals=install_signals,
+        holder=holder,
     )
     LogService(config, observer, main_cid).setServiceParent(root)
     PidFileService(config, pid=pid).setServiceParent(root)
     if config.asprocess:
         ParentWatchService(stop=reactor.stop, clock=reactor).setServiceParent(root)
+    hub = SourceHub(holder, reactor)
+    hub.setServiceParent(root)
     limit = ConnectionLimit(config.max_connections)
-    ListenerGroup(config, reactor, limit, listener_specs).setServiceParent(root)  # type: ignore[arg-type]
+    specs = listener_specs(hub, holder, reactor)
+    ListenerGroup(config, reactor, limit, specs).setServiceParent(root)  # type: ignore[arg-type]
     return root

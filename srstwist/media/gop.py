@@ -1,0 +1,149 @@
+# -*- test-case-name: tests.test_media_gop -*-
+"""
+The source's GOP cache: the last group of pictures, for new players
+(``rtmp.md`` 7.2, 7.3).
+
+A player that joins gets the cached metadata and sequence headers, then
+L{GopCache.messages}, then live messages, so its decoder can start at the
+last keyframe instead of waiting for the next one.  The rules are SRS's
+C{SrsGopCache}:
+
+* sequence headers, metadata and any other non-A/V message are never
+  cached (the source keeps its own copies of those);
+* only H.264 video (FLV codec id 7) counts as video; other video is
+  ignored, so a stream with another video codec caches nothing;
+* until the cache holds an H.264 frame, nothing is cached (audio-only
+  streams cache nothing);
+* an H.264 keyframe (frame type 1) empties the cache and starts a new GOP
+  with that frame;
+* audio after the last video is counted, and the 116th such message
+  (about 3 s of 26 ms AAC frames) empties the cache instead of being cached:
+  the publisher is taken to have gone audio-only (SRS #124).  Caching then
+  waits for the next H.264 frame.
+
+Like SRS, the first H.264 frame cached after the cache was empty need not be
+a keyframe: a publisher whose stream starts on an inter frame gets that
+frame and what follows cached until its first keyframe.  Keyframes only
+ever sit at the start of the cache.
+
+Memory: one GOP of video plus the audio interleaved with it; the cache grows
+without bound only if an H.264 publisher never sends a keyframe, as in SRS.
+
+This module imports nothing from Twisted.
+"""
+
+from __future__ import annotations
+
+from srstwist.media.message import SharedMessage
+
+__all__ = ["PURE_AUDIO_GUESS_COUNT", "GopCache"]
+
+#: More audio messages than this after the last video message clear the
+#: cache (SRS #124: 115 AAC frames of 26 ms are about 3 s).
+PURE_AUDIO_GUESS_COUNT = 115
+
+_VIDEO_CODEC_AVC = 7
+
+
+def _is_h264(message: SharedMessage) -> bool:
+    """
+    Whether a video message's FLV codec id is 7 (AVC).
+    """
+    payload = message.payload
+    return bool(payload) and payload[0] & 0x0F == _VIDEO_CODEC_AVC
+
+
+class GopCache:
+    """
+    The messages since the last H.264 keyframe.
+    """
+
+    __slots__ = ("_audio_after_video", "_enabled", "_messages", "_video_count")
+
+    def __init__(self, enabled: bool = True) -> None:
+        """
+        @param enabled: the vhost's C{gop_cache} setting.
+        """
+        self._enabled = enabled
+        self._messages: list[SharedMessage] = []
+        self._video_count = 0
+        self._audio_after_video = 0
+
+    def __repr__(self) -> str:
+        state = "enabled" if self._enabled else "disabled"
+        return f"<GopCache {state} size={len(self._messages)} first={self.first_timestamp}>"
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    @property
+    def enabled(self) -> bool:
+        """
+        Whether messages are cached; setting it to C{False} also empties
+        the cache.
+        """
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, enabled: bool) -> None:
+        self._enabled = enabled
+        if not enabled:
+            self.clear()
+
+    @property
+    def empty(self) -> bool:
+        """
+        Whether the cache holds no message.
+        """
+        return not self._messages
+
+    @property
+    def first_timestamp(self) -> int | None:
+        """
+        The timestamp of the first cached message, which ATC stamps the
+        metadata and sequence headers with for a new player (``rtmp.md``
+        7.6); L{None} when the cache is empty (SRS says 0, but it never asks
+        then).
+        """
+        return self._messages[0].timestamp if self._messages else None
+
+    def cache(self, message: SharedMessage) -> None:
+        """
+        Offer a message the source has just sent to its players; keep it
+        if the rules in the module docstring say so.
+        """
+        if not self._enabled or message.is_sequence_header:
+            return
+        if message.is_video:
+            if not _is_h264(message):
+                return
+            self._video_count += 1
+            self._audio_after_video = 0
+        elif not message.is_audio:
+            return
+        if self._video_count == 0:
+            return
+        if message.is_audio:
+            self._audio_after_video += 1
+            if self._audio_after_video > PURE_AUDIO_GUESS_COUNT:
+                self.clear()
+                return
+        elif message.is_keyframe:
+            self._messages.clear()
+            self._video_count = 1
+        self._messages.append(message)
+
+    def messages(self) -> list[SharedMessage]:
+        """
+        @return: the cached messages, oldest first (a new list).
+        """
+        return list(self._messages)
+
+    def clear(self) -> None:
+        """
+        Empty the cache and its counters (unpublish, ATC reload); caching
+        starts again with the next H.264 frame.
+        """
+        self._messages.clear()
+        self._video_count = 0
+        self._audio_after_video = 0

@@ -1,0 +1,145 @@
+# -*- test-case-name: tests.test_media_jitter -*-
+"""
+Per-consumer timestamp correction (SRS's time jitter, ``rtmp.md`` 7.5).
+
+Every player has its own L{TimeJitter}; the source asks it for the
+timestamp to queue each message with, unless ATC is on (7.6).  The
+algorithms are those of the vhost's C{time_jitter} directive:
+
+* C{full} (default, SRS #425): metadata and other non-A/V messages get 0;
+  A/V timestamps keep their deltas when those are within +/-250 ms, any
+  larger jump (forwards or backwards) becomes a 10 ms step, and the result
+  never goes below 0.  The state starts at "last original 0, last corrected
+  -1", so a stream that starts at 0 starts at 0 and one that starts far from
+  0 starts at 9.
+* C{zero}: the first message's timestamp, whatever its type, is subtracted
+  from every message; nothing else is enforced.
+* C{off}: timestamps pass unchanged.
+
+Arithmetic and wraparound: SRS computes with 64-bit signed integers and
+only truncates to 32 bits when it writes a chunk header; Python integers do
+the same here, so L{TimeJitter.correct} may return values outside the wire
+range:
+
+* C{zero} returns a negative number for a message older than the first one
+  (audio a few ms behind the first video, say);
+* C{full} only ever adds at most 250 per message, so it stays non-negative
+  and passes 2**32 - 1 only after about 49.7 days of stream time;
+* a publisher whose own timestamps wrap (the chunk decoder keeps 31 bits,
+  SRS #111) jumps backwards by more than 250 ms: C{full} turns that into a
+  10 ms step, C{zero} and C{off} pass the jump through.
+
+Queues compare and subtract these unbounded values, as SRS does; whoever
+writes the chunk header turns them into the 32-bit field with
+L{wire_timestamp}, which is SRS's C{u_int32_t} cast.
+
+This module imports nothing from Twisted.
+"""
+
+from __future__ import annotations
+
+from srstwist.media.message import SharedMessage
+
+__all__ = [
+    "ALGORITHMS",
+    "DEFAULT_FRAME_TIME_MS",
+    "MAX_JITTER_MS",
+    "TimeJitter",
+    "wire_timestamp",
+]
+
+#: The C{time_jitter} values SRS knows.
+ALGORITHMS = ("full", "zero", "off")
+
+#: A jump larger than this, either way, is a discontinuity for C{full}.
+MAX_JITTER_MS = 250
+
+#: The step C{full} puts in place of a discontinuity (SRS #425).
+DEFAULT_FRAME_TIME_MS = 10
+
+
+def wire_timestamp(timestamp: int) -> int:
+    """
+    The value a chunk header carries for a corrected timestamp.
+
+    @param timestamp: any integer from L{TimeJitter.correct} or a queue.
+    @return: C{timestamp} modulo 2**32, as SRS's cast to C{u_int32_t} gives
+        (-10 becomes 0xFFFFFFF6).
+    """
+    return timestamp & 0xFFFFFFFF
+
+
+class TimeJitter:
+    """
+    One consumer's timestamp correction state.
+    """
+
+    __slots__ = ("_algorithm", "_last_correct", "_last_time")
+
+    def __init__(self, algorithm: str) -> None:
+        """
+        @param algorithm: C{"full"}, C{"zero"} or C{"off"}.
+        @raise ValueError: for anything else (the config model only lets
+            these three through; SRS treats unknown values as C{off}).
+        """
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown time jitter algorithm {algorithm!r}")
+        self._algorithm = algorithm
+        self._last_time = 0
+        self._last_correct = -1
+
+    def __repr__(self) -> str:
+        return (
+            f"<TimeJitter {self._algorithm} last_time={self._last_time} "
+            f"last_correct={self._last_correct}>"
+        )
+
+    @property
+    def algorithm(self) -> str:
+        """
+        The algorithm this consumer uses.
+        """
+        return self._algorithm
+
+    @property
+    def time(self) -> int:
+        """
+        SRS's C{get_time}: with C{full}, the last corrected A/V timestamp
+        (-1 before the first); with C{zero}, the timestamp being subtracted
+        (-1 before the first message); with C{off}, always -1.
+        """
+        return self._last_correct
+
+    def correct(self, message: SharedMessage) -> int:
+        """
+        Work out the timestamp this consumer gets C{message} with, and
+        remember what the next message needs.
+
+        @return: the corrected timestamp (see the module docstring for its
+            range).
+        """
+        timestamp = message.timestamp
+        algorithm = self._algorithm
+        if algorithm == "off":
+            return timestamp
+        if algorithm == "zero":
+            # The first message of any type sets the base; -1 cannot clash
+            # with a real timestamp, which is never negative.
+            if self._last_correct == -1:
+                self._last_correct = timestamp
+            return timestamp - self._last_correct
+        if not (message.is_audio or message.is_video):
+            return 0
+        delta = timestamp - self._last_time
+        if delta < -MAX_JITTER_MS or delta > MAX_JITTER_MS:
+            delta = DEFAULT_FRAME_TIME_MS
+        self._last_correct = max(0, self._last_correct + delta)
+        self._last_time = timestamp
+        return self._last_correct
+
+    def reset(self) -> None:
+        """
+        Forget everything, as for a new consumer.
+        """
+        self._last_time = 0
+        self._last_correct = -1

@@ -1,0 +1,339 @@
+# -*- test-case-name: tests.test_media_source -*-
+"""
+One live stream: its publisher, its caches and its consumers.
+
+A L{Source} is SRS's C{SrsSource} (reference ``rtmp.md`` §7) without the
+I/O: the RTMP protocol hands it L{SharedMessage}s, it checks and caches them,
+and it passes each one, the same object, to every L{IStreamConsumer}.
+
+Per published message (§7.1): video with an unusable first byte is dropped
+(#421); an H.264 or AAC sequence header must parse, else the publisher is
+refused (L{SourceError}); metadata is rewritten as SRS does (C{duration}
+removed, server fields added, C{@setDataFrame} dropped) and cached; non-AAC
+audio's first packet stands in as the audio sequence header.  Then every
+consumer gets the message and the GOP cache keeps it.
+
+A new consumer first gets the cached metadata, the audio then the video
+sequence header (#301) and the GOP cache (§7.2), so a player starts on a
+keyframe.  Consumers stay attached when the publisher leaves and continue
+with the next one (#454).
+
+Encoding once: before the fan-out the source stamps each message with
+C{stream_delta}, its timestamp minus the previous one on the same chunk
+stream on the source's own corrected timeline.  A player's corrected
+timeline differs from the source's by a constant, so its deltas are the same
+and it can send the shared fmt-1 encoding (L{SharedMessage.delta_chunks});
+see L{srstwist.protocols.rtmp_player}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from srstwist.codec.aac import AacError, parse_aac_sequence_header
+from srstwist.codec.avc import AvcError, parse_avc_sequence_header
+from srstwist.codec.chunk import MessageType
+from srstwist.codec.flv import is_acceptable_video
+from srstwist.config.model import VhostConfig
+from srstwist.interfaces import IStreamConsumer, IStreamPublisher
+from srstwist.media.gop import GopCache
+from srstwist.media.jitter import TimeJitter
+from srstwist.media.message import SharedMessage
+from srstwist.media.metadata import MetadataError, is_metadata, rewrite_metadata, wants_atc
+from srstwist.media.mix import MixQueue
+
+__all__ = ["Source", "SourceError", "SourceBusy", "SERVER_INFO"]
+
+#: Properties SRS adds to published metadata (rtmp.md 7.1).
+SERVER_INFO = {
+    "server": "SRS/2.0.276(ZhouGuowen)",
+    "srs_primary": "SRS/2.0release",
+    "srs_authors": "winlin,wenjie.zhao",
+    "server_version": "2.0.276",
+}
+
+_DATA_TYPES = (MessageType.AMF0_DATA, MessageType.AMF3_DATA)
+_SOUND_FORMAT_AAC = 10
+
+
+class SourceError(Exception):
+    """A published message the source cannot accept; the publisher is refused."""
+
+
+class SourceBusy(SourceError):
+    """The stream is already being published (SRS 1028)."""
+
+
+class Source:
+    """
+    A live stream, keyed by (vhost, app, stream).
+
+    @ivar codec_info: what the sequence headers said (C{video}: an
+        L{AvcConfig}, C{audio}: an L{AacConfig} or the sound format), for the
+        statistics.
+    """
+
+    def __init__(
+        self,
+        vhost: VhostConfig,
+        app: str,
+        stream: str,
+        warn: Callable[[str], None] = lambda message: None,
+        on_codec: Callable[[Source, str, Any, SharedMessage], None] = lambda *args: None,
+    ) -> None:
+        """
+        @param warn: called with a message for problems that do not stop the
+            stream (this module is Twisted-free; the hub logs for it).
+        @param on_codec: called with (source, "video" or "audio", the parsed
+            configuration, the sequence header) when a sequence header
+            parses, for the statistics.
+        """
+        self.vhost = vhost
+        self._warn = warn
+        self._on_codec = on_codec
+        self.app = app
+        self.stream = stream
+        self.publisher: IStreamPublisher | None = None
+        self.consumers: list[IStreamConsumer] = []
+        self.metadata: SharedMessage | None = None
+        self.video_sequence_header: SharedMessage | None = None
+        self.audio_sequence_header: SharedMessage | None = None
+        self.gop = GopCache(vhost.gop_cache)
+        self.codec_info: dict[str, Any] = {}
+        self.atc = vhost.atc
+        self._mix: MixQueue | None = None
+        self._timeline = TimeJitter(self._jitter_algorithm())
+        self._last_on_csid: dict[int, int] = {}
+        self._metadata_count = 0
+        #: Messages taken from publishers, for statistics.
+        self.messages_in = 0
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.vhost.name, self.app, self.stream)
+
+    @property
+    def url(self) -> str:
+        """C{vhost/app/stream}, as SRS names a stream in its logs."""
+        return f"{self.vhost.name}/{self.app}/{self.stream}"
+
+    @property
+    def cid(self) -> int:
+        """The publisher's cid, so the source's log lines join its publisher's."""
+        return getattr(self.publisher, "cid", 0)
+
+    @property
+    def idle(self) -> bool:
+        """No publisher and no consumer: the hub may forget this source."""
+        return self.publisher is None and not self.consumers
+
+    def _jitter_algorithm(self) -> str:
+        return "off" if self.atc else self.vhost.time_jitter
+
+    # -- publishing --------------------------------------------------------
+
+    def can_publish(self) -> bool:
+        return self.publisher is None
+
+    def publish(self, publisher: IStreamPublisher) -> None:
+        """
+        Make C{publisher} the one publisher.
+
+        @raise SourceBusy: another publisher holds the stream (SRS 1028);
+            only the newcomer is refused.
+        """
+        if self.publisher is not None:
+            raise SourceBusy(f"stream {self.url} is already published by cid {self.publisher.cid}")
+        self.publisher = publisher
+        self._mix = MixQueue() if self.vhost.mix_correct else None
+        self._timeline.reset()
+        self._last_on_csid.clear()
+        self._metadata_count = 0
+        for consumer in list(self.consumers):
+            consumer.publisher_changed(True)
+
+    def unpublish(self, publisher: IStreamPublisher) -> None:
+        """
+        C{publisher} stopped: clear the GOP cache, keep sequence headers and
+        metadata, let the next publisher in, keep the consumers (§7.10).
+        """
+        if self.publisher is not publisher:
+            return
+        self.publisher = None
+        self.gop.clear()
+        if self._mix is not None:
+            self._mix.clear()
+        for consumer in list(self.consumers):
+            consumer.publisher_changed(False)
+
+    # -- consumers ---------------------------------------------------------
+
+    def attach(self, consumer: IStreamConsumer) -> None:
+        """
+        Subscribe C{consumer}: it gets metadata, sequence headers and the GOP
+        cache now, then every live message.
+        """
+        self.consumers.append(consumer)
+        for message in self.start_messages():
+            consumer.deliver(message)
+
+    def start_messages(self) -> list[SharedMessage]:
+        """
+        What a new consumer gets first (§7.2): metadata, audio and video
+        sequence headers, then the GOP cache.  With ATC the headers are
+        stamped with the GOP's first timestamp (§7.6).
+        """
+        headers = [
+            m
+            for m in (self.metadata, self.audio_sequence_header, self.video_sequence_header)
+            if m is not None
+        ]
+        if self.atc and not self.gop.empty:
+            first = self.gop.first_timestamp
+            assert first is not None
+            headers = [_restamped(m, first) for m in headers]
+        return headers + self.gop.messages()
+
+    def detach(self, consumer: IStreamConsumer) -> None:
+        if consumer in self.consumers:
+            self.consumers.remove(consumer)
+
+    # -- the ingest path ---------------------------------------------------
+
+    def on_message(self, message: SharedMessage) -> None:
+        """
+        Take one message from the publisher (§7.1) and fan it out.
+
+        @raise SourceError: a sequence header or metadata that cannot be
+            used; the caller drops the publisher.
+        """
+        self.messages_in += 1
+        type_id = message.message_type_id
+        if type_id in _DATA_TYPES:
+            if not is_metadata(message.payload):
+                return
+            rewritten = self._on_metadata(message)
+            if rewritten is None:
+                return
+            deliver = self._metadata_count == 1 or not self.vhost.reduce_sequence_header
+            self._fan_out(rewritten, deliver)
+            return
+        if type_id == MessageType.VIDEO and not is_acceptable_video(message.payload):
+            return
+        if type_id not in (MessageType.AUDIO, MessageType.VIDEO):
+            return
+        if self._mix is not None:
+            # mix_correct (#383): what goes on is whichever message the
+            # queue releases, and that one is the one to examine.
+            self._mix.push(message)
+            released = self._mix.pop()
+            if released is None:
+                return
+            message = released
+        if message.is_video:
+            deliver = True
+            if message.is_sequence_header:
+                deliver = self._on_video_sequence_header(message)
+        else:
+            deliver = self._on_audio(message)
+        self._fan_out(message, deliver)
+
+    def _fan_out(self, message: SharedMessage, deliver: bool) -> None:
+        """Stamp C{message}, give it to every consumer and to the GOP cache."""
+        self._stamp(message)
+        if deliver:
+            for consumer in self.consumers:
+                consumer.deliver(message)
+        if not message.is_sequence_header and message.message_type_id != MessageType.AMF0_DATA:
+            self.gop.cache(message)
+
+    def _stamp(self, message: SharedMessage) -> None:
+        """Set C{stream_delta} from the source's corrected timeline."""
+        timestamp = self._timeline.correct(message)
+        csid = message.chunk_stream_id
+        previous = self._last_on_csid.get(csid)
+        message.stream_delta = None if previous is None else timestamp - previous
+        self._last_on_csid[csid] = timestamp
+
+    def _on_video_sequence_header(self, message: SharedMessage) -> bool:
+        try:
+            config = parse_avc_sequence_header(message.payload, self.vhost.publish.parse_sps)
+        except AvcError as e:
+            raise SourceError(f"bad H.264 sequence header: {e}") from e
+        same = (
+            self.video_sequence_header is not None
+            and self.video_sequence_header.payload == message.payload
+        )
+        self.video_sequence_header = message
+        self.codec_info["video"] = config
+        self._on_codec(self, "video", config, message)
+        return not (same and self.vhost.reduce_sequence_header)
+
+    def _on_audio(self, message: SharedMessage) -> bool:
+        if message.is_sequence_header:
+            try:
+                config = parse_aac_sequence_header(message.payload)
+            except AacError as e:
+                raise SourceError(f"bad AAC sequence header: {e}") from e
+            same = (
+                self.audio_sequence_header is not None
+                and self.audio_sequence_header.payload == message.payload
+            )
+            self.audio_sequence_header = message
+            self.codec_info["audio"] = config
+            self._on_codec(self, "audio", config, message)
+            return not (same and self.vhost.reduce_sequence_header)
+        if (
+            self.audio_sequence_header is None
+            and message.payload
+            and message.payload[0] >> 4 != _SOUND_FORMAT_AAC
+        ):
+            # MP3 and the other formats have no sequence header: SRS caches
+            # the first packet in its place, so new players get it first.
+            self.audio_sequence_header = message
+            self.codec_info["audio"] = message.payload[0] >> 4
+        return True
+
+    def _on_metadata(self, message: SharedMessage) -> SharedMessage | None:
+        try:
+            payload, values = rewrite_metadata(message.payload, SERVER_INFO)
+        except MetadataError as e:
+            self._warn(f"source {self.url}: metadata ignored: {e}")
+            return None
+        if self.vhost.atc_auto:
+            atc = self.vhost.atc or wants_atc(values)
+            if atc != self.atc:
+                self.atc = atc
+                self._timeline = TimeJitter(self._jitter_algorithm())
+        rewritten = SharedMessage(
+            message.timestamp, MessageType.AMF0_DATA, payload, message.chunk_stream_id
+        )
+        self.metadata = rewritten
+        self._metadata_count += 1
+        return rewritten
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def reconfigure(self, vhost: VhostConfig) -> None:
+        """Apply a reloaded vhost config (§2.7's reload column)."""
+        if vhost.gop_cache != self.vhost.gop_cache:
+            self.gop.enabled = vhost.gop_cache
+        if vhost.atc != self.vhost.atc:
+            self.gop.clear()
+        self.vhost = vhost
+
+    def close(self, reason: str) -> None:
+        """Server shutdown: end the publisher and every consumer."""
+        for consumer in list(self.consumers):
+            consumer.close(reason)
+        self.consumers.clear()
+        if self.publisher is not None:
+            publisher, self.publisher = self.publisher, None
+            publisher.close(reason)
+
+
+def _restamped(message: SharedMessage, timestamp: int) -> SharedMessage:
+    return SharedMessage(
+        timestamp, message.message_type_id, message.payload, message.chunk_stream_id
+    )

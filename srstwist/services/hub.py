@@ -1,0 +1,129 @@
+# -*- test-case-name: tests.test_services_hub -*-
+"""
+The registry of live sources, keyed by (vhost, app, stream).
+
+Protocols ask the hub for a source by name (creating it on first use), and
+the hub forgets a source once it has neither publisher nor consumer, so the
+registry stays as large as what is live.  On reload it hands each source its
+vhost's new config; on shutdown it ends every publisher and consumer.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from twisted.application import service
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from srstwist.codec.aac import AacConfig
+from srstwist.codec.avc import AvcConfig
+from srstwist.config.model import ServerConfig, VhostConfig
+from srstwist.media.message import SharedMessage
+from srstwist.media.source import Source
+from srstwist.stats import (
+    FLV_SAMPLE_RATES,
+    AudioInfo,
+    Statistics,
+    VideoInfo,
+    aac_object_name,
+    avc_level_name,
+    avc_profile_name,
+)
+
+#: Seconds between two samples of the byte counters (kbps), as SRS's 3 ticks.
+SAMPLE_INTERVAL = 3.0
+
+__all__ = ["SourceHub", "ConfigHolder"]
+
+
+class ConfigHolder:
+    """
+    The config in force, shared by everything that reads it per connection.
+
+    The root service replaces C{config} on a successful reload; protocols
+    read it when a client connects, so new connections see the new config
+    at once and existing ones keep what they started with.
+    """
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+
+
+class SourceHub(service.Service):
+    """Every live source of the server."""
+
+    log = Logger()
+
+    def __init__(self, holder: ConfigHolder, clock: Any) -> None:
+        self.setName("hub")
+        self.holder = holder
+        self.clock = clock
+        self.sources: dict[tuple[str, str, str], Source] = {}
+        #: What the HTTP API and the heartbeat report.
+        self.stats = Statistics(first_id=os.getpid())
+        self._sampler = LoopingCall(lambda: self.stats.sample(self.clock.seconds()))
+        self._sampler.clock = clock
+
+    def startService(self) -> None:
+        super().startService()
+        self._sampler.start(SAMPLE_INTERVAL, now=False)
+
+    def source(self, vhost: VhostConfig, app: str, stream: str) -> Source:
+        """The source for C{vhost/app/stream}, created on first use."""
+        key = (vhost.name, app, stream)
+        found = self.sources.get(key)
+        if found is None:
+            found = Source(vhost, app, stream, warn=self._warn, on_codec=self._on_codec)
+            self.sources[key] = found
+            self.log.info("source {url} created", url=found.url)
+        return found
+
+    def _on_codec(self, source: Source, kind: str, config: Any, header: SharedMessage) -> None:
+        now = self.clock.seconds()
+        vhost, app, stream = source.key
+        if kind == "video" and isinstance(config, AvcConfig):
+            info = VideoInfo(
+                "H264",
+                avc_profile_name(config.profile_idc),
+                avc_level_name(config.level_idc),
+                config.width or 0,
+                config.height or 0,
+            )
+            self.stats.on_video_info(vhost, app, stream, info, now)
+        elif kind == "audio" and isinstance(config, AacConfig):
+            flags = header.payload[0]
+            audio = AudioInfo(
+                "AAC",
+                FLV_SAMPLE_RATES[(flags >> 2) & 3],
+                (flags & 1) + 1,
+                aac_object_name(config.object_type),
+            )
+            self.stats.on_audio_info(vhost, app, stream, audio, now)
+
+    def _warn(self, message: str) -> None:
+        self.log.warn("{problem}", problem=message)
+
+    def release(self, source: Source) -> None:
+        """Forget C{source} if nothing uses it any more."""
+        if source.idle and self.sources.get(source.key) is source:
+            del self.sources[source.key]
+
+    def find(self, vhost: str, app: str, stream: str) -> Source | None:
+        return self.sources.get((vhost, app, stream))
+
+    def reconfigure(self, config: ServerConfig) -> None:
+        for source in self.sources.values():
+            vhost = config.vhost(source.vhost.name)
+            if vhost is not None:
+                source.reconfigure(vhost)
+
+    def stopService(self) -> Any:
+        super().stopService()
+        if self._sampler.running:
+            self._sampler.stop()
+        for source in list(self.sources.values()):
+            source.close("server shutdown")
+        self.sources.clear()
+        return None

@@ -1,0 +1,173 @@
+"""
+Tests for L{srstwist.protocols.rtmp}: publish and play through the real
+server protocol, in memory, with real media from an ffmpeg capture.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from srstwist.codec.amf0 import decode_all
+from srstwist.codec.chunk import MessageType
+from srstwist.media.message import total_encodes
+from srstwist.protocols.rtmp import IDLE_TIMEOUT
+from tests.rtmp_peer import Harness, ScriptedClient, captured_media
+
+_URL = "rtmp://127.0.0.1/live"
+
+
+class PublishPlayTests(SynchronousTestCase):
+    """A publisher's stream reaches players as SRS would deliver it."""
+
+    def setUp(self) -> None:
+        self.harness = Harness()
+        self.media = captured_media()
+        self.servers: list = []
+
+    def publish(self, stream: str = "livestream", count: int | None = None) -> ScriptedClient:
+        publisher = ScriptedClient(_URL, stream, "publish")
+        self.harness.connect(publisher)
+        self.assertIn("NetStream.Publish.Start", publisher.statuses())
+        self.send(publisher, self.media[:count])
+        return publisher
+
+    def send(self, publisher: ScriptedClient, messages: list) -> None:
+        for message in messages:
+            publisher.send(message)
+        self.harness.flush()
+
+    def play(self, stream: str = "livestream") -> ScriptedClient:
+        player = ScriptedClient(_URL, stream, "play")
+        server, _ = self.harness.connect(player)
+        self.servers.append(server)
+        return player
+
+    def test_publish_replies(self) -> None:
+        """ffmpeg's publish flow gets SRS's statuses and the source is live."""
+        publisher = self.publish(count=0)
+        source = self.harness.hub.find("__defaultVhost__", "live", "livestream")
+        self.assertIsNotNone(source)
+        self.assertIsNotNone(source.publisher)  # type: ignore[union-attr]
+        self.assertFalse(publisher.lost)
+
+    def test_player_starts_with_headers_then_keyframe(self) -> None:
+        """A player joining mid-stream gets metadata, sequence headers, then a keyframe."""
+        self.publish(count=120)
+        player = self.play()
+        self.harness.flush()
+        self.assertEqual(
+            player.statuses()[:2], ["NetStream.Play.Reset", "NetStream.Play.Start"]
+        )
+        media = player.media()
+        self.assertGreater(len(media), 3)
+        self.assertEqual(media[0].message_type_id, MessageType.AMF0_DATA)
+        name, values = decode_all(media[0].payload)
+        self.assertEqual(name, "onMetaData")
+        self.assertNotIn("duration", values)
+        self.assertEqual(values["server"], "SRS/2.0.276(ZhouGuowen)")
+        self.assertEqual(media[1].payload[:2], b"\xaf\x00")  # audio first (#301)
+        self.assertEqual(media[2].payload[:2], b"\x17\x00")
+        first_frame = [m for m in media[3:] if m.message_type_id == MessageType.VIDEO][0]
+        self.assertEqual(first_frame.payload[:2], b"\x17\x01")
+
+    def test_timestamps_start_near_zero_and_rise(self) -> None:
+        """With time_jitter full, a player's A/V timestamps start near 0 and never fall."""
+        publisher = self.publish(count=60)
+        player = self.play()
+        self.send(publisher, self.media[60:])
+        av = [m.timestamp for m in player.media() if m.message_type_id != MessageType.AMF0_DATA]
+        self.assertLessEqual(av[0], 10)
+        self.assertEqual(av, sorted(av))
+        self.assertGreater(len(av), 200)
+
+    def test_player_before_publisher(self) -> None:
+        """A player that arrives first waits, then gets the stream when it starts."""
+        player = self.play()
+        self.assertIn("NetStream.Play.Start", player.statuses())
+        self.assertEqual(player.media(), [])
+        self.publish(count=80)
+        self.harness.flush()
+        kinds = [m.message_type_id for m in player.media()]
+        self.assertIn(MessageType.VIDEO, kinds)
+        self.assertIn(MessageType.AUDIO, kinds)
+
+    def test_second_publisher_refused(self) -> None:
+        """Publishing a busy stream closes only the newcomer."""
+        first = self.publish(count=10)
+        second = ScriptedClient(_URL, "livestream", "publish")
+        self.harness.connect(second)
+        self.harness.flush()
+        self.assertTrue(second.lost)
+        self.assertFalse(first.lost)
+
+    def test_republish(self) -> None:
+        """After the publisher leaves, a new one can publish and players continue (#454)."""
+        player = self.play()
+        first = self.publish(count=40)
+        first.transport.loseConnection()
+        self.harness.flush()
+        before = len(player.media())
+        second = self.publish(count=40)
+        self.assertFalse(second.lost)
+        self.assertGreater(len(player.media()), before)
+        self.assertFalse(player.lost)
+
+    def test_encodes_do_not_grow_with_players(self) -> None:
+        """Each live message is encoded about once, whatever the number of players."""
+        publisher = self.publish(count=5)
+        players = [self.play() for _ in range(20)]
+        start = total_encodes()
+        self.send(publisher, self.media[5:125])
+        encodes = total_encodes() - start
+        self.assertTrue(all(len(p.media()) > 100 for p in players))
+        # One shared encoding per message (fmt 1), plus the fmt-0 starts of
+        # each player's chunk streams: never one per player per message.
+        self.assertLess(encodes, 120 + 20 * 4)
+        shared = sum(self.harness_player(i).shared_sends for i in range(20))
+        own = sum(self.harness_player(i).own_sends for i in range(20))
+        self.assertGreater(shared, 10 * own)
+
+    def harness_player(self, index: int):
+        """The server-side player of the index-th playing connection."""
+        servers = [p for p in self.servers if p.player is not None]
+        return servers[index].player
+
+    def test_idle_client_timed_out(self) -> None:
+        """A connection that never completes the handshake is closed after the timeout."""
+        silent = ScriptedClient(_URL, "x", "play")
+        silent.connectionMade = lambda: None  # type: ignore[method-assign]
+        server, _ = self.harness.connect(silent)
+        self.harness.clock.advance(IDLE_TIMEOUT)
+        self.harness.flush()
+        self.assertTrue(silent.lost)
+
+
+class StatisticsTests(SynchronousTestCase):
+    """What the HTTP API and heartbeat will read is kept up to date."""
+
+    def test_clients_streams_and_codecs(self) -> None:
+        """A publisher and a player are counted; the stream knows its codecs."""
+        harness = Harness()
+        media = captured_media()
+        publisher = ScriptedClient(_URL, "cam", "publish")
+        harness.connect(publisher)
+        for message in media[:30]:
+            publisher.send(message)
+        harness.flush()
+        player = ScriptedClient(_URL, "cam", "play")
+        harness.connect(player)
+        stats = harness.hub.stats
+        self.assertEqual(stats.client_count, 2)
+        streams = stats.api_streams(harness.clock.seconds())
+        self.assertEqual(len(streams), 1)
+        stream = streams[0]
+        self.assertEqual(stream["name"], "cam")
+        self.assertEqual(stream["clients"], 2)
+        self.assertTrue(stream["publish"]["active"])
+        self.assertEqual(stream["video"]["codec"], "H264")
+        self.assertEqual(stream["audio"]["codec"], "AAC")
+        clients = {c["type"] for c in stats.api_clients(harness.clock.seconds())}
+        self.assertEqual(clients, {"fmle-publish", "Play"})
+        player.transport.loseConnection()
+        harness.flush()
+        self.assertEqual(stats.client_count, 1)

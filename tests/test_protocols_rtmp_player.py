@@ -1,0 +1,166 @@
+"""
+Tests for L{srstwist.protocols.rtmp_player}: merged writes, back-pressure,
+the bounded queue and shared encodings.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.interfaces import IPushProducer
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from srstwist.codec.chunk import ChunkDecoder
+from srstwist.config.model import load_config_text
+from srstwist.interfaces import IStreamConsumer
+from srstwist.media.message import SharedMessage
+from srstwist.protocols.rtmp_player import RtmpPlayer
+
+
+def _vhost(body: str = ""):
+    return load_config_text(f"listen 1935;\nvhost v {{ {body} }}\n", "t.conf").vhost("v")
+
+
+def _video(timestamp: int, key: bool = False, size: int = 100) -> SharedMessage:
+    first = b"\x17\x01" if key else b"\x27\x01"
+    message = SharedMessage(timestamp, 9, first + b"\x00" * size, 6)
+    return message
+
+
+def _audio(timestamp: int) -> SharedMessage:
+    return SharedMessage(timestamp, 8, b"\xaf\x01" + b"\x00" * 20, 4)
+
+
+class _Writer:
+    """Collects what a player writes."""
+
+    def __init__(self) -> None:
+        self.writes: list[list[bytes]] = []
+
+    def __call__(self, pieces: list[bytes]) -> None:
+        self.writes.append(list(pieces))
+
+    def data(self) -> bytes:
+        return b"".join(b"".join(w) for w in self.writes)
+
+
+class PlayerTests(SynchronousTestCase):
+    """One player on a fake connection."""
+
+    def make(self, body: str = "") -> tuple[RtmpPlayer, _Writer]:
+        writer = _Writer()
+        player = RtmpPlayer(200, _vhost(body), 60000, writer, lambda: [], Clock())
+        return player, writer
+
+    def stamped(self, messages: list[SharedMessage]) -> list[SharedMessage]:
+        """Set stream_delta as a source with time_jitter full would."""
+        last: dict[int, int] = {}
+        for message in messages:
+            previous = last.get(message.chunk_stream_id)
+            message.stream_delta = None if previous is None else message.timestamp - previous
+            last[message.chunk_stream_id] = message.timestamp
+        return messages
+
+    def test_interfaces(self) -> None:
+        """A player is a stream consumer and a push producer."""
+        player, _ = self.make()
+        verifyObject(IStreamConsumer, player)
+        verifyObject(IPushProducer, player)
+
+    def test_merged_write(self) -> None:
+        """Nothing is written until more than 8 messages span mw_latency; then one write."""
+        player, writer = self.make()
+        messages = self.stamped([_video(40 * i) for i in range(12)])
+        for message in messages[:9]:
+            player.deliver(message)
+        self.assertEqual(writer.writes, [])
+        for message in messages[9:]:
+            player.deliver(message)
+        self.assertEqual(len(writer.writes), 1)
+        decoded = ChunkDecoder(in_chunk_size=60000).receive_data(writer.data())
+        self.assertEqual(len(decoded), 10)
+
+    def test_min_latency_writes_at_once(self) -> None:
+        """With min_latency on, each message is written as it arrives."""
+        player, writer = self.make("min_latency on;")
+        player.deliver(_video(0, key=True))
+        self.assertEqual(len(writer.writes), 1)
+
+    def test_paused_transport_bounds_the_queue(self) -> None:
+        """A player whose transport is paused queues at most queue_length, then shrinks."""
+        player, writer = self.make("queue_length 2; min_latency on;")
+        player.pauseProducing()
+        for i in range(500):
+            player.deliver(_video(40 * i, key=(i % 50 == 0)))
+        self.assertEqual(writer.writes, [])
+        self.assertGreater(player.queue.shrinks, 0)
+        self.assertLessEqual(player.queue.duration_ms, 2000 + 40)
+        self.assertLess(len(player.queue), 2000 // 40 + 2)
+
+    def test_resume_writes_what_is_queued(self) -> None:
+        """When the transport resumes, the queued messages go out."""
+        player, writer = self.make()
+        player.pauseProducing()
+        for i in range(20):
+            player.deliver(_video(40 * i))
+        player.resumeProducing()
+        decoded = ChunkDecoder(in_chunk_size=60000).receive_data(writer.data())
+        self.assertEqual(len(decoded), 20)
+
+    def test_shared_delta_encodings(self) -> None:
+        """After the first message on a chunk stream, players send the shared fmt-1 bytes."""
+        first, first_writer = self.make("min_latency on;")
+        second, second_writer = self.make("min_latency on;")
+        messages = self.stamped([_video(40 * i) for i in range(10)])
+        for message in messages:
+            first.deliver(message)
+            second.deliver(message)
+        self.assertEqual(first.own_sends, 1)
+        self.assertEqual(first.shared_sends, 9)
+        # The very same bytes objects were written by both players.
+        for a, b in zip(first_writer.writes[1:], second_writer.writes[1:], strict=True):
+            self.assertTrue(all(x is y for x, y in zip(a, b, strict=True)))
+
+    def test_late_joiner_timestamps(self) -> None:
+        """A player joining at 10 s starts near 0 and keeps the stream's deltas."""
+        player, writer = self.make("min_latency on;")
+        for message in self.stamped([_video(10000 + 40 * i) for i in range(5)]):
+            player.deliver(message)
+        decoded = ChunkDecoder(in_chunk_size=60000).receive_data(writer.data())
+        self.assertEqual([m.timestamp for m in decoded], [9, 49, 89, 129, 169])
+
+    def test_shrink_restarts_chunk_streams(self) -> None:
+        """After a shrink the next message on each chunk stream has a fmt-0 header."""
+        player, writer = self.make("queue_length 1; min_latency on;")
+        player.pauseProducing()
+        messages = self.stamped([_video(40 * i) for i in range(100)])
+        for message in messages:
+            player.deliver(message)
+        player.resumeProducing()
+        decoded = ChunkDecoder(in_chunk_size=60000).receive_data(writer.data())
+        timestamps = [m.timestamp for m in decoded]
+        self.assertEqual(timestamps, sorted(timestamps))
+        self.assertEqual(player.own_sends, 1)
+
+    def test_client_pause(self) -> None:
+        """An RTMP pause stops delivery; unpause sends what queued meanwhile."""
+        player, writer = self.make("min_latency on;")
+        player.set_client_paused(True)
+        player.deliver(_video(0, key=True))
+        self.assertEqual(writer.writes, [])
+        player.set_client_paused(False)
+        self.assertEqual(len(writer.writes), 1)
+
+    def test_duration(self) -> None:
+        """A play duration stops the player after that much stream time (#45)."""
+        done: list[bool] = []
+        writer = _Writer()
+        player = RtmpPlayer(
+            1, _vhost("min_latency on;"), 60000, writer, lambda: [], Clock(),
+            duration_ms=1000, on_complete=lambda: done.append(True),
+        )
+        for message in self.stamped([_audio(23 * i) for i in range(100)]):
+            player.deliver(message)
+        self.assertEqual(done, [True])
+        decoded = ChunkDecoder(in_chunk_size=60000).receive_data(writer.data())
+        self.assertLessEqual(decoded[-1].timestamp - decoded[0].timestamp, 1000)
