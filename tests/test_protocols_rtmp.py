@@ -171,3 +171,81 @@ class StatisticsTests(SynchronousTestCase):
         player.transport.loseConnection()
         harness.flush()
         self.assertEqual(stats.client_count, 1)
+
+
+class BadInputTests(SynchronousTestCase):
+    """Bad input closes only the offending connection."""
+
+    def setUp(self) -> None:
+        self.harness = Harness()
+        self.media = captured_media()
+        self.publisher = ScriptedClient(_URL, "s", "publish")
+        self.harness.connect(self.publisher)
+        self.player = ScriptedClient(_URL, "s", "play")
+        self.harness.connect(self.player)
+        for message in self.media[:20]:
+            self.publisher.send(message)
+        self.harness.flush()
+
+    def assert_others_unaffected(self) -> None:
+        before = len(self.player.media())
+        for message in self.media[20:60]:
+            self.publisher.send(message)
+        self.harness.flush()
+        self.assertFalse(self.publisher.lost or self.player.lost)
+        self.assertGreater(len(self.player.media()), before)
+
+    def raw(self, data: bytes) -> ScriptedClient:
+        """A client that completes the handshake, then sends C{data}."""
+        client = ScriptedClient(_URL, "x", "play")
+
+        def react(event: object) -> None:
+            from srstwist.codec.rtmp_events import HandshakeCompleted
+
+            if isinstance(event, HandshakeCompleted):
+                client.flush()  # C2 first, then the bad bytes
+                client.transport.write(data)
+
+        client.react = react  # type: ignore[method-assign]
+        self.harness.connect(client)
+        return client
+
+    def test_garbage_before_handshake(self) -> None:
+        """Random bytes instead of a handshake close that connection."""
+        client = ScriptedClient(_URL, "x", "play")
+        client.connectionMade = lambda: client.transport.write(b"\x07" + b"garbage" * 300)  # type: ignore[method-assign]
+        self.harness.connect(client)
+        self.assertTrue(client.lost)
+        self.assert_others_unaffected()
+
+    def test_huge_message_length(self) -> None:
+        """A chunk announcing a 100 MB message closes that connection at once."""
+        # 24-bit lengths top out at 16 MiB, the largest a client can claim.
+        header = bytes([0x03, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x14, 1, 0, 0, 0])
+        client = self.raw(header + b"\x00" * 100)
+        self.assertTrue(client.lost)
+        self.assert_others_unaffected()
+
+    def test_tiny_chunk_size(self) -> None:
+        """Set Chunk Size 0 closes that connection."""
+        client = self.raw(bytes([0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0]) + b"\x00\x00\x00\x00")
+        self.assertTrue(client.lost)
+        self.assert_others_unaffected()
+
+    def test_command_before_connect(self) -> None:
+        """A createStream before connect closes that connection."""
+        from srstwist.codec.amf0 import encode_values
+
+        body = encode_values("createStream", 2.0, None)
+        header = bytes([0x03, 0, 0, 0]) + len(body).to_bytes(3, "big") + bytes([0x14, 0, 0, 0, 0])
+        client = self.raw(header + body)
+        self.assertTrue(client.lost)
+        self.assert_others_unaffected()
+
+    def test_malformed_amf(self) -> None:
+        """A command whose AMF0 does not decode closes that connection."""
+        body = b"\x02\x00\x07connect\x00\x3f\xf0\x00\x00\x00\x00\x00\x00\x03\x00\x03app\x02\xff\xff"
+        header = bytes([0x03, 0, 0, 0]) + len(body).to_bytes(3, "big") + bytes([0x14, 0, 0, 0, 0])
+        client = self.raw(header + body)
+        self.assertTrue(client.lost)
+        self.assert_others_unaffected()

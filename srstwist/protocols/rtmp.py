@@ -508,6 +508,11 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
     _on_GetStreamLength = _on_Call  # type: ignore[assignment]
 
     def _on_Ignored(self, event: Ignored) -> None:
+        assert self.request is not None
+        if self.request.url is None:
+            # SRS waits silently for connect; a client that commands before
+            # connecting is broken or hostile, and holding it gains nothing.
+            raise RtmpError(f"command {event.name!r} before connect")
         self.log.debug("ignored {name}: {reason}", name=event.name, reason=event.reason)
 
 
