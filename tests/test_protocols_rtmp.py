@@ -249,3 +249,56 @@ class BadInputTests(SynchronousTestCase):
         client = self.raw(header + body)
         self.assertTrue(client.lost)
         self.assert_others_unaffected()
+
+
+class TimeoutTests(SynchronousTestCase):
+    """Publishers that go quiet are closed; players are not."""
+
+    def test_first_packet_timeout(self) -> None:
+        """A publisher that sends nothing after publish is closed after publish_1stpkt_timeout."""
+        harness = Harness("listen 1935;\nvhost __defaultVhost__ { publish_1stpkt_timeout 2000; }\n")
+        publisher = ScriptedClient(_URL, "s", "publish")
+        harness.connect(publisher)
+        harness.clock.advance(1.9)
+        harness.flush()
+        self.assertFalse(publisher.lost)
+        harness.clock.advance(0.2)
+        harness.flush()
+        self.assertTrue(publisher.lost)
+        self.assertIsNone(harness.hub.find("__defaultVhost__", "live", "s"))
+
+    def test_normal_timeout(self) -> None:
+        """After its first message, a publisher silent for publish_normal_timeout is closed."""
+        harness = Harness("listen 1935;\nvhost __defaultVhost__ { publish_normal_timeout 1000; }\n")
+        publisher = ScriptedClient(_URL, "s", "publish")
+        harness.connect(publisher)
+        publisher.send(captured_media()[0])
+        harness.flush()
+        harness.clock.advance(0.9)
+        harness.flush()
+        self.assertFalse(publisher.lost)
+        harness.clock.advance(0.2)
+        harness.flush()
+        self.assertTrue(publisher.lost)
+
+    def test_player_never_times_out(self) -> None:
+        """A player waiting for a publisher is not closed by the idle timeout."""
+        harness = Harness()
+        player = ScriptedClient(_URL, "s", "play")
+        harness.connect(player)
+        harness.clock.advance(IDLE_TIMEOUT * 3)
+        harness.flush()
+        self.assertFalse(player.lost)
+
+    def test_close_stream(self) -> None:
+        """closeStream stops playing but keeps the connection."""
+        harness = Harness()
+        player = ScriptedClient(_URL, "s", "play")
+        server, _ = harness.connect(player)
+        player.session.close_stream()
+        player.flush()
+        harness.flush()
+        self.assertIsNone(server.player)
+        self.assertFalse(player.lost)
+        source = harness.hub.find("__defaultVhost__", "live", "s")
+        self.assertIsNone(source)
