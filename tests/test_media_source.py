@@ -4,9 +4,8 @@ Tests for L{srstwist.media.source}: SRS's ingest path, caches and fan-out.
 
 from __future__ import annotations
 
-from zope.interface import implementer
-
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
 from srstwist.codec.amf0 import decode_all, encode_values
 from srstwist.config.model import load_config_text
