@@ -170,6 +170,8 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
         self._closing = False
         self._got_media = False
         self.bytes_in = 0
+        #: Bytes written outside the player (handshake, replies).
+        self.bytes_out = 0
         #: The statistics entry, once the client is identified.
         self.stats: ClientStats | None = None
 
@@ -222,7 +224,7 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
         self.log.info(
             "RTMP client closed, recv={recv} bytes, sent={sent} bytes",
             recv=self.bytes_in,
-            sent=self.player.bytes_sent if self.player else 0,
+            sent=self.bytes_out + (self.player.bytes_sent if self.player else 0),
         )
 
     def close(self, reason: str) -> None:
@@ -265,6 +267,10 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
             return
         pieces = self.session.data_to_send()
         if pieces:
+            size = sum(map(len, pieces))
+            self.bytes_out += size
+            if self.stats is not None:
+                self.stats.bytes_sent += size
             self.transport.writeSequence(pieces)
 
     # -- events, in order, possibly waiting on admission ---------------------

@@ -1,0 +1,253 @@
+"""
+Measure srstwist and nginx-rtmp side by side with srs-bench.
+
+For each server and each number of players N, on this machine:
+
+  1. start the server in the foreground, pinned to CPU 0 (taskset);
+  2. publish one test stream to it with ffmpeg (H.264 ~800 kbps + AAC
+     128 kbps, 2 s GOP, generated once and looped with -c copy);
+  3. run ``srs-bench rtmp-play`` with N players, pinned to CPU 1;
+  4. sample the server's CPU (utime + stime from /proc) and RSS while the
+     players are all connected;
+  5. stop everything it started, by PID.
+
+It prints one table row per server and N and, with --write, appends the
+table, the date and the exact command to docs/performance.md.
+
+Only 127.0.0.1 is used.  Everything started is bounded in time and ended in
+a finally block.
+
+    python bench/side_by_side.py --players 100 500 1000 2000 --duration 20 --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NGINX_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_stream(directory: str, seconds: int = 20) -> str:
+    """The test stream: H.264 ~800 kbps + AAC 128 kbps, 2 s GOP, as FLV."""
+    path = os.path.join(directory, "stream.flv")
+    subprocess.run(
+        [
+            "ffmpeg", "-nostdin", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25,noise=alls=8:allf=t",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+            "-t", str(seconds),
+            "-c:v", "libx264", "-preset", "veryfast", "-b:v", "800k", "-maxrate", "800k",
+            "-bufsize", "1600k", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
+            "-c:a", "aac", "-b:a", "128k",
+            "-f", "flv", path,
+        ],
+        check=True,
+        timeout=300,
+    )
+    return path
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.process.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.process.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def _wait_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {port} after {timeout}s")
+
+
+def start_srstwist(directory: str, port: int) -> Server:
+    conf = os.path.join(directory, "srstwist.conf")
+    with open(conf, "w") as f:
+        f.write(
+            f"listen 127.0.0.1:{port};\nmax_connections 20000;\ndaemon off;\n"
+            f"srs_log_tank file;\nsrs_log_file {directory}/srstwist.log;\n"
+            f"pid {directory}/srstwist.pid;\nvhost __defaultVhost__ {{ }}\n"
+        )
+    env = dict(os.environ, PYTHONPATH=REPO)
+    process = subprocess.Popen(
+        [
+            "taskset", "-c", "0", sys.executable, "-c",
+            "from twisted.scripts.twistd import run; run()", "-n", "srs", "-c", conf,
+        ],
+        cwd=directory, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    _wait_port(port, process)
+    return Server("srstwist", process, port)
+
+
+def start_nginx(directory: str, port: int) -> Server:
+    prefix = os.path.join(directory, "nginx")
+    os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
+    conf = os.path.join(prefix, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(
+            f"load_module {NGINX_MODULE};\n"
+            "daemon off;\nmaster_process off;\nworker_processes 1;\n"
+            "worker_rlimit_nofile 40000;\n"
+            f"error_log {prefix}/logs/error.log warn;\npid {prefix}/nginx.pid;\n"
+            "events { worker_connections 20000; }\n"
+            f"rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 60000;\n"
+            "  application live { live on; } } }\n"
+        )
+    process = subprocess.Popen(
+        ["taskset", "-c", "0", "nginx", "-p", prefix, "-c", conf],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    _wait_port(port, process)
+    return Server("nginx-rtmp", process, port)
+
+
+def start_publisher(stream: str, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            "taskset", "-c", "1", "ffmpeg", "-nostdin", "-loglevel", "error", "-re",
+            "-stream_loop", "-1", "-i", stream, "-c", "copy", "-f", "flv",
+            f"rtmp://127.0.0.1:{port}/live/bench",
+        ],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def run_bench(port: int, players: int, duration: int, server: Server, workers: int) -> dict:
+    """Run srs-bench; sample the server while every player is connected."""
+    ramp = 500
+    command = [
+        "taskset", "-c", "1", sys.executable, "-m", "srstwist.tools.bench", "rtmp-play",
+        f"rtmp://127.0.0.1:{port}/live/bench", "-n", str(players), "-r", str(ramp),
+        "-d", str(duration), "--workers", str(workers), "--json",
+    ]
+    env = dict(os.environ, PYTHONPATH=REPO)
+    bench = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Sample over the middle of the hold, once the ramp is over.
+    ramp_seconds = players / ramp + 2
+    time.sleep(ramp_seconds)
+    cpu0, wall0 = server.cpu_seconds(), time.monotonic()
+    time.sleep(max(1.0, duration - 3))
+    cpu1, wall1 = server.cpu_seconds(), time.monotonic()
+    rss = server.rss_mb()
+    out, err = bench.communicate(timeout=duration + players / 50 + 120)
+    if bench.returncode != 0:
+        raise RuntimeError(f"srs-bench failed: {err.decode(errors='replace')[-2000:]}")
+    report = json.loads(out)
+    report["server_cpu"] = 100.0 * (cpu1 - cpu0) / (wall1 - wall0)
+    report["server_rss_mb"] = rss
+    return report
+
+
+def row(server: str, players: int, report: dict) -> str:
+    summary = report.get("summary", report)
+
+    def get(key: str, default: object = "-") -> object:
+        return summary.get(key, default)
+
+    return (
+        f"| {server} | {players} | {get('ok')} | {get('failed')} | "
+        f"{report['server_cpu']:.0f}% | {report['server_rss_mb']:.0f} MB | "
+        f"{get('kbps_p5')} | {get('rt_med')} | {get('fv_med_ms')} | {get('fv_p95_ms')} |"
+    )
+
+
+HEADER = (
+    "| server | players | ok | failed | server CPU | RSS | kbps p5 | rt median | "
+    "first video median ms | first video p95 ms |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--players", type=int, nargs="+", default=[100, 500, 1000, 2000])
+    parser.add_argument("--duration", type=int, default=20, help="hold, seconds")
+    parser.add_argument("--workers", type=int, default=1, help="srs-bench worker processes")
+    parser.add_argument("--servers", nargs="+", default=["srstwist", "nginx-rtmp"])
+    parser.add_argument("--write", action="store_true", help="append to docs/performance.md")
+    args = parser.parse_args()
+    if shutil.which("nginx") is None and "nginx-rtmp" in args.servers:
+        print("nginx is not installed: apt-get install -y nginx-light libnginx-mod-rtmp")
+        return 1
+    starters = {"srstwist": start_srstwist, "nginx-rtmp": start_nginx}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="srstwist-bench-") as directory:
+        stream = make_stream(directory)
+        for name in args.servers:
+            for players in args.players:
+                port = free_port()
+                server = starters[name](directory, port)
+                publisher = start_publisher(stream, port)
+                try:
+                    time.sleep(3)
+                    report = run_bench(port, players, args.duration, server, args.workers)
+                    line = row(name, players, report)
+                except Exception as e:  # a failed run is a row, not a crash
+                    line = f"| {name} | {players} | error: {e} |"
+                finally:
+                    publisher.terminate()
+                    publisher.wait(timeout=10)
+                    server.stop()
+                print(line, flush=True)
+                rows.append(line)
+    table = HEADER + "\n" + "\n".join(rows)
+    print(table)
+    if args.write:
+        command = "python bench/side_by_side.py " + " ".join(sys.argv[1:])
+        with open(os.path.join(REPO, "docs", "performance.md"), "a") as f:
+            f.write(
+                f"\n## Side by side with nginx-rtmp ({time.strftime('%Y-%m-%d')})\n\n"
+                f"Command: `{command}`\n\n{table}\n"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
