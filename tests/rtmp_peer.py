@@ -125,7 +125,7 @@ class Harness:
         self.pumps: list[iosim.IOPump] = []
         self._next_cid = 1000
 
-    def connect(self, client: ScriptedClient) -> tuple[RtmpServerProtocol, iosim.IOPump]:
+    def connect(self, client: Protocol) -> tuple[RtmpServerProtocol, iosim.IOPump]:
         def make_server() -> RtmpServerProtocol:
             protocol = self.factory.buildProtocol(None)  # type: ignore[arg-type]
             protocol.cid = self._next_cid
@@ -147,7 +147,7 @@ class Harness:
 
 
 def _connect(
-    server: RtmpServerProtocol, client: ScriptedClient, clock: Clock
+    server: RtmpServerProtocol, client: Protocol, clock: Clock
 ) -> tuple[RtmpServerProtocol, iosim.IOPump]:
     """Link a server protocol and a client protocol in memory."""
     server_transport = iosim.FakeTransport(server, isServer=True)

@@ -164,3 +164,29 @@ class PlayerTests(SynchronousTestCase):
         self.assertEqual(done, [True])
         decoded = ChunkDecoder(in_chunk_size=60000).receive_data(writer.data())
         self.assertLessEqual(decoded[-1].timestamp - decoded[0].timestamp, 1000)
+
+
+class EndOfStreamTests(SynchronousTestCase):
+    """Nothing is held back at the end of a stream or after a timestamp jump."""
+
+    def make(self, body: str = "") -> tuple[RtmpPlayer, _Writer]:
+        writer = _Writer()
+        return RtmpPlayer(1, _vhost(body), 60000, writer, lambda: [], Clock()), writer
+
+    def test_unpublish_flushes(self) -> None:
+        """When the publisher stops, the messages waiting for a merged write go out."""
+        player, writer = self.make()
+        for i in range(5):
+            player.deliver(_video(40 * i))
+        self.assertEqual(writer.writes, [])
+        player.publisher_changed(False)
+        decoded = ChunkDecoder(in_chunk_size=60000).receive_data(writer.data())
+        self.assertEqual(len(decoded), 5)
+
+    def test_backwards_timestamp_does_not_stall(self) -> None:
+        """A message older than the one before is sent, not held (min_latency)."""
+        player, writer = self.make("min_latency on; time_jitter off;")
+        player.deliver(_video(1000))
+        player.deliver(_video(500))
+        decoded = ChunkDecoder(in_chunk_size=60000).receive_data(writer.data())
+        self.assertEqual([m.timestamp for m in decoded], [1000, 500])

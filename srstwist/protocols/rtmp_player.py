@@ -125,8 +125,11 @@ class RtmpPlayer:
 
     def publisher_changed(self, publishing: bool) -> None:
         # A new publisher's timestamps restart; the jitter keeps players
-        # monotonic (a 10 ms step with "full"), nothing else to do.
-        pass
+        # monotonic (a 10 ms step with "full").  When the publisher stops,
+        # nothing more will arrive to complete a merged write: send what
+        # is queued now rather than hold the end of the stream back.
+        if not publishing:
+            self._maybe_flush(force=True)
 
     def close(self, reason: str) -> None:
         self.stop()
@@ -169,10 +172,13 @@ class RtmpPlayer:
         queued = len(self.queue)
         if not queued:
             return
-        if not force and (
-            queued <= self._min_messages or self.queue.duration_ms < self._min_duration
-        ):
-            return
+        if not force:
+            if queued <= self._min_messages:
+                return
+            # A span below zero means timestamps went backwards (a new
+            # publisher, ffmpeg's end-of-sequence tag): no use waiting.
+            if 0 <= self.queue.duration_ms < self._min_duration:
+                return
         self.flush()
 
     def write_control(self) -> None:
