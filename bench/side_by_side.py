@@ -186,15 +186,19 @@ def run_bench(port: int, players: int, duration: int, server: Server, workers: i
 
 
 def row(server: str, players: int, report: dict) -> str:
-    summary = report.get("summary", report)
+    """One table row from an ``srs-bench --json`` report plus the server samples."""
 
-    def get(key: str, default: object = "-") -> object:
-        return summary.get(key, default)
+    def stat(key: str, field: str) -> str:
+        value = (report.get(key) or {}).get(field)
+        if value is None:
+            return "-"
+        return f"{value:.2f}" if key == "rt" else f"{value:.0f}"
 
     return (
-        f"| {server} | {players} | {get('ok')} | {get('failed')} | "
+        f"| {server} | {players} | {report.get('ok')} | {report.get('failed')} | "
         f"{report['server_cpu']:.0f}% | {report['server_rss_mb']:.0f} MB | "
-        f"{get('kbps_p5')} | {get('rt_med')} | {get('fv_med_ms')} | {get('fv_p95_ms')} |"
+        f"{stat('kbps', 'p5')} | {stat('rt', 'med')} | "
+        f"{stat('first_video_ms', 'med')} | {stat('first_video_ms', 'p95')} |"
     )
 
 
