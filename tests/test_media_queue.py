@@ -12,7 +12,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from srstwist.codec.chunk import MessageType
 from srstwist.media.jitter import TimeJitter
 from srstwist.media.message import SharedMessage
-from srstwist.media.queue import MessageQueue, QueuedMessage
+from srstwist.media.queue import MessageQueue
 from tests.test_media_message import session_messages
 
 A, V, D = MessageType.AUDIO, MessageType.VIDEO, MessageType.AMF0_DATA
@@ -50,7 +50,7 @@ def contents(queue: MessageQueue) -> list[tuple[SharedMessage, int]]:
     """
     Empty C{queue} and return its messages with their timestamps.
     """
-    return [(q.message, q.timestamp) for q in queue.pop_batch(len(queue))]
+    return list(queue.pop_batch(len(queue)))
 
 
 class PushPopTests(SynchronousTestCase):
@@ -68,11 +68,11 @@ class PushPopTests(SynchronousTestCase):
         for m in messages:
             queue.push(m, m.timestamp + 1)
         first = queue.pop_batch(3)
-        self.assertEqual([q.message for q in first], messages[:3])
-        self.assertEqual([q.timestamp for q in first], [1, 41, 81])
+        self.assertEqual([q[0] for q in first], messages[:3])
+        self.assertEqual([q[1] for q in first], [1, 41, 81])
         self.assertEqual(len(queue), 7)
         rest = queue.pop_batch(128)
-        self.assertEqual([q.message for q in rest], messages[3:])
+        self.assertEqual([q[0] for q in rest], messages[3:])
         self.assertEqual(queue.pop_batch(128), [])
         self.assertEqual(len(queue), 0)
 
@@ -155,15 +155,12 @@ class PushPopTests(SynchronousTestCase):
 
     def test_queued_message(self) -> None:
         """
-        L{QueuedMessage} holds a message and a timestamp and has no
-        C{__dict__}.
+        Queued entries are plain (message, timestamp) tuples.
         """
+        queue = MessageQueue(0)
         m = make("aac", 5)
-        queued = QueuedMessage(m, 7)
-        self.assertIs(queued.message, m)
-        self.assertEqual(queued.timestamp, 7)
-        self.assertFalse(hasattr(queued, "__dict__"))
-        self.assertIn("timestamp=7", repr(queued))
+        queue.push(m, 7)
+        self.assertEqual(queue.pop_batch(1), [(m, 7)])
 
 
 class ShrinkTests(SynchronousTestCase):
@@ -319,7 +316,7 @@ class PropertyTests(SynchronousTestCase):
         for i, (kind, step) in enumerate(pushes):
             ts += step
             queue.push(make(kind, ts), ts)
-            held = [q.timestamp for q in queue]
+            held = [q[1] for q in queue]
             if held:
                 self.assertLessEqual(max(held) - min(held), maximum)
             if i < len(pops):
@@ -351,10 +348,10 @@ class PropertyTests(SynchronousTestCase):
                 vsh = [x for x, _ in model if x.is_video and x.is_sequence_header]
                 ash = [x for x, _ in model if x.is_audio and x.is_sequence_header]
                 model = [(x, newest) for x in vsh[-1:] + ash[-1:]]
-            self.assertEqual([(q.message, q.timestamp) for q in queue], model)
+            self.assertEqual(list(queue), model)
             if i < len(pops):
                 taken = queue.pop_batch(pops[i])
-                self.assertEqual([(q.message, q.timestamp) for q in taken], model[: len(taken)])
+                self.assertEqual(list(taken), model[: len(taken)])
                 model = model[len(taken) :]
 
 

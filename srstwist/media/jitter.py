@@ -69,12 +69,16 @@ def wire_timestamp(timestamp: int) -> int:
     return timestamp & 0xFFFFFFFF
 
 
+_OFF, _ZERO, _FULL = 0, 1, 2
+_MODES = {"off": _OFF, "zero": _ZERO, "full": _FULL}
+
+
 class TimeJitter:
     """
     One consumer's timestamp correction state.
     """
 
-    __slots__ = ("_algorithm", "_last_correct", "_last_time")
+    __slots__ = ("_algorithm", "_last_correct", "_last_time", "_mode")
 
     def __init__(self, algorithm: str) -> None:
         """
@@ -85,6 +89,8 @@ class TimeJitter:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown time jitter algorithm {algorithm!r}")
         self._algorithm = algorithm
+        # An int, not the string: correct() runs per message per player.
+        self._mode = _MODES[algorithm]
         self._last_time = 0
         self._last_correct = -1
 
@@ -119,23 +125,26 @@ class TimeJitter:
             range).
         """
         timestamp = message.timestamp
-        algorithm = self._algorithm
-        if algorithm == "off":
+        mode = self._mode
+        if mode == _OFF:
             return timestamp
-        if algorithm == "zero":
+        if mode == _ZERO:
             # The first message of any type sets the base; -1 cannot clash
             # with a real timestamp, which is never negative.
             if self._last_correct == -1:
                 self._last_correct = timestamp
             return timestamp - self._last_correct
-        if not (message.is_audio or message.is_video):
+        if not message.is_av:
             return 0
         delta = timestamp - self._last_time
         if delta < -MAX_JITTER_MS or delta > MAX_JITTER_MS:
             delta = DEFAULT_FRAME_TIME_MS
-        self._last_correct = max(0, self._last_correct + delta)
+        corrected = self._last_correct + delta
+        if corrected < 0:
+            corrected = 0
+        self._last_correct = corrected
         self._last_time = timestamp
-        return self._last_correct
+        return corrected
 
     def reset(self) -> None:
         """

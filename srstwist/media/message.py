@@ -117,17 +117,23 @@ class SharedMessage:
     sent with C{chunks(..., timestamp=t)}, not altered.
     """
 
+    # The fields are plain attributes, not properties: they are read for
+    # every message and every player on the fan-out path, where a property
+    # call costs more than the work it guards.  Treat them as read-only.
     __slots__ = (
-        "_chunk_stream_id",
         "_deltas",
         "_encodes",
-        "_is_keyframe",
-        "_is_sequence_header",
-        "_payload",
-        "_timestamp",
-        "_type_id",
         "_variants",
+        "chunk_stream_id",
+        "is_audio",
+        "is_av",
+        "is_keyframe",
+        "is_sequence_header",
+        "is_video",
+        "message_type_id",
+        "payload",
         "stream_delta",
+        "timestamp",
     )
 
     def __init__(
@@ -148,10 +154,18 @@ class SharedMessage:
         """
         if type(payload) is not bytes:
             payload = bytes(payload)
-        self._timestamp = timestamp
-        self._type_id = message_type_id
-        self._payload: bytes = payload
-        self._chunk_stream_id = chunk_stream_id
+        #: Milliseconds, 0..2**32 - 1 (checked when encoding).
+        self.timestamp = timestamp
+        #: The RTMP message type id (L{MessageType}).
+        self.message_type_id = message_type_id
+        #: The message body.
+        self.payload: bytes = payload
+        #: The chunk stream id the publisher sent it on (0 when unknown).
+        self.chunk_stream_id = chunk_stream_id
+        #: Audio (type 8), video (type 9), either.
+        self.is_audio = message_type_id == MessageType.AUDIO
+        self.is_video = message_type_id == MessageType.VIDEO
+        self.is_av = self.is_audio or self.is_video
         self._variants: dict[tuple[int, ...], Pieces] = {}
         self._deltas: dict[tuple[int, ...], Pieces] = {}
         self._encodes = 0
@@ -174,8 +188,12 @@ class SharedMessage:
                 )
             elif message_type_id == MessageType.AUDIO:
                 sequence_header = first >> 4 == _SOUND_FORMAT_AAC and second == _AAC_SEQUENCE_HEADER
-        self._is_keyframe = keyframe
-        self._is_sequence_header = sequence_header
+        #: A video message whose FLV frame type is 1 (keyframe), whatever the
+        #: codec; AVC sequence headers have frame type 1 as well.
+        self.is_keyframe = keyframe
+        #: An AVC (frame type 1, codec 7, AVCPacketType 0) or AAC (sound
+        #: format 10, AACPacketType 0) sequence header, as SRS decides.
+        self.is_sequence_header = sequence_header
 
     @classmethod
     def from_raw(cls, raw: RawMessage) -> SharedMessage:
@@ -187,76 +205,16 @@ class SharedMessage:
 
     def __repr__(self) -> str:
         return (
-            f"<SharedMessage type={self._type_id} timestamp={self._timestamp} "
-            f"size={len(self._payload)} csid={self._chunk_stream_id}>"
+            f"<SharedMessage type={self.message_type_id} timestamp={self.timestamp} "
+            f"size={len(self.payload)} csid={self.chunk_stream_id}>"
         )
-
-    @property
-    def timestamp(self) -> int:
-        """
-        The timestamp in milliseconds.
-        """
-        return self._timestamp
-
-    @property
-    def message_type_id(self) -> int:
-        """
-        The RTMP message type id (L{MessageType}).
-        """
-        return self._type_id
-
-    @property
-    def payload(self) -> bytes:
-        """
-        The message body.
-        """
-        return self._payload
-
-    @property
-    def chunk_stream_id(self) -> int:
-        """
-        The chunk stream id the publisher sent it on (0 when unknown).
-        """
-        return self._chunk_stream_id
 
     @property
     def size(self) -> int:
         """
         The payload length in bytes.
         """
-        return len(self._payload)
-
-    @property
-    def is_audio(self) -> bool:
-        """
-        Whether this is an audio message (type 8).
-        """
-        return self._type_id == MessageType.AUDIO
-
-    @property
-    def is_video(self) -> bool:
-        """
-        Whether this is a video message (type 9).
-        """
-        return self._type_id == MessageType.VIDEO
-
-    @property
-    def is_keyframe(self) -> bool:
-        """
-        Whether this is a video message whose FLV frame type is 1 (keyframe),
-        whatever the codec.  AVC sequence headers have frame type 1 as well;
-        test L{is_sequence_header} first where that matters (GOP cache).
-        """
-        return self._is_keyframe
-
-    @property
-    def is_sequence_header(self) -> bool:
-        """
-        Whether this is an AVC sequence header (video: frame type 1, codec 7,
-        AVCPacketType 0) or an AAC sequence header (audio: sound format 10,
-        AACPacketType 0), as SRS's C{SrsFlvCodec} decides (``rtmp.md`` 7.1).
-        """
-        return self._is_sequence_header
+        return len(self.payload)
 
     @property
     def encodes(self) -> int:
@@ -295,16 +253,16 @@ class SharedMessage:
             encoded (nothing is cached then).
         """
         if timestamp is None:
-            timestamp = self._timestamp
+            timestamp = self.timestamp
         key = (chunk_size, chunk_stream_id, message_stream_id, timestamp)
         pieces = self._variants.get(key)
         if pieces is None:
             pieces = _freeze(
                 encode_chunks(
                     timestamp,
-                    self._type_id,
+                    self.message_type_id,
                     message_stream_id,
-                    self._payload,
+                    self.payload,
                     chunk_size,
                     chunk_stream_id,
                 )
@@ -335,7 +293,7 @@ class SharedMessage:
         if pieces is None:
             pieces = _freeze(
                 encode_chunks_delta(
-                    delta, self._type_id, self._payload, chunk_size, chunk_stream_id
+                    delta, self.message_type_id, self.payload, chunk_size, chunk_stream_id
                 )
             )
             self._count()

@@ -48,24 +48,12 @@ from srstwist.media.message import SharedMessage
 __all__ = ["MessageQueue", "QueuedMessage"]
 
 
-class QueuedMessage:
-    """
-    A shared message and the timestamp one consumer sends it with.
-
-    @ivar message: the L{SharedMessage}, shared with every other consumer.
-    @ivar timestamp: this consumer's timestamp for it (jitter-corrected, or
-        re-stamped by a shrink); pass it to L{SharedMessage.chunks} through
-        L{srstwist.media.jitter.wire_timestamp}.
-    """
-
-    __slots__ = ("message", "timestamp")
-
-    def __init__(self, message: SharedMessage, timestamp: int) -> None:
-        self.message = message
-        self.timestamp = timestamp
-
-    def __repr__(self) -> str:
-        return f"<QueuedMessage timestamp={self.timestamp} {self.message!r}>"
+#: A shared message and the timestamp one consumer sends it with
+#: (jitter-corrected, or re-stamped by a shrink; pass it to
+#: L{SharedMessage.chunks} through L{srstwist.media.jitter.wire_timestamp}).
+#: A plain tuple, not an object: one is made per message per player, and a
+#: tuple costs a tenth of a slotted instance.
+QueuedMessage = tuple[SharedMessage, int]
 
 
 class MessageQueue:
@@ -126,14 +114,16 @@ class MessageQueue:
 
         @return: whether this push shrank the queue.
         """
-        if message.is_audio or message.is_video:
-            if self._start == -1:
-                self._start = timestamp
+        # Runs for every message and every player: plain attributes only.
+        self._messages.append((message, timestamp))
+        if message.is_av:
+            start = self._start
+            if start == -1:
+                self._start = start = timestamp
             self._end = timestamp
-        self._messages.append(QueuedMessage(message, timestamp))
-        if 0 < self.max_duration_ms < self._end - self._start:
-            self._shrink()
-            return True
+            if 0 < self.max_duration_ms < timestamp - start:
+                self._shrink()
+                return True
         return False
 
     def pop_batch(self, max_count: int) -> list[QueuedMessage]:
@@ -149,7 +139,7 @@ class MessageQueue:
             return []
         popleft = self._messages.popleft
         batch = [popleft() for _ in range(count)]
-        self._start = batch[-1].timestamp
+        self._start = batch[-1][1]
         return batch
 
     def clear(self) -> None:
@@ -167,8 +157,7 @@ class MessageQueue:
         """
         video_header: SharedMessage | None = None
         audio_header: SharedMessage | None = None
-        for queued in self._messages:
-            message = queued.message
+        for message, _ in self._messages:
             if message.is_sequence_header:
                 if message.is_video:
                     video_header = message
@@ -179,8 +168,8 @@ class MessageQueue:
         end = self._end
         self._start = end
         if video_header is not None:
-            self._messages.append(QueuedMessage(video_header, end))
+            self._messages.append((video_header, end))
         if audio_header is not None:
-            self._messages.append(QueuedMessage(audio_header, end))
+            self._messages.append((audio_header, end))
         self.shrinks += 1
         self.dropped += before - len(self._messages)

@@ -110,18 +110,28 @@ class RtmpPlayer:
     # -- IStreamConsumer ---------------------------------------------------
 
     def deliver(self, message: SharedMessage) -> None:
+        # The hot path: runs for every message and every player.
         if self.closed:
             return
-        timestamp = self._jitter.correct(message)
-        if self.queue.push(message, timestamp):
+        queue = self.queue
+        if queue.push(message, self._jitter.correct(message)):
             # Messages were dropped: every chunk stream restarts with fmt 0.
             self._last_sent.clear()
             self.log.warn(
                 "player queue over {seconds}s: shrunk, {dropped} messages dropped so far",
-                seconds=self.queue.max_duration_ms // 1000,
-                dropped=self.queue.dropped,
+                seconds=queue.max_duration_ms // 1000,
+                dropped=queue.dropped,
             )
-        self._maybe_flush()
+        # _maybe_flush, inlined: most deliveries only queue.
+        if (
+            self._producing
+            and not self._client_paused
+            and self._interval_call is None
+            and len(queue) > self._min_messages
+        ):
+            span = queue.duration_ms
+            if span < 0 or span >= self._min_duration:
+                self.flush()
 
     def publisher_changed(self, publishing: bool) -> None:
         # A new publisher's timestamps restart; the jitter keeps players
@@ -211,10 +221,10 @@ class RtmpPlayer:
         limit = 1 if self._send_interval > 0 else BATCH_SIZE
         pieces: list[bytes] = list(control)
         while True:
-            for queued in self.queue.pop_batch(limit):
-                if self._check_duration(queued.message, queued.timestamp):
+            for message, timestamp in self.queue.pop_batch(limit):
+                if self._check_duration(message, timestamp):
                     break
-                pieces.extend(self._encode(queued.message, queued.timestamp))
+                pieces.extend(self._encode(message, timestamp))
             if pieces:
                 self._send(pieces)
                 pieces = []
