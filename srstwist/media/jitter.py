@@ -146,6 +146,21 @@ class TimeJitter:
         self._last_time = timestamp
         return corrected
 
+    def state(self) -> tuple[int, int]:
+        """
+        C{(last A/V timestamp seen, last corrected one)} for C{full}; the
+        second is the subtracted base for C{zero}.
+        """
+        return self._last_time, self._last_correct
+
+    def restore(self, last_time: int, last_correct: int) -> None:
+        """
+        Continue as if the last message corrected had been C{last_time},
+        corrected to C{last_correct} (a player leaving a shared batch).
+        """
+        self._last_time = last_time
+        self._last_correct = last_correct
+
     def reset(self) -> None:
         """
         Forget everything, as for a new consumer.

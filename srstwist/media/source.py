@@ -105,6 +105,7 @@ class Source:
         self._mix: MixQueue | None = None
         self._timeline = TimeJitter(self._jitter_algorithm())
         self._last_on_csid: dict[int, int] = {}
+        self._last_av_on_csid: dict[int, bool] = {}
         self._metadata_count = 0
         #: Messages taken from publishers, for statistics.
         self.messages_in = 0
@@ -149,6 +150,7 @@ class Source:
         self._mix = MixQueue() if self.vhost.mix_correct else None
         self._timeline.reset()
         self._last_on_csid.clear()
+        self._last_av_on_csid.clear()
         self._metadata_count = 0
         for consumer in list(self.consumers):
             consumer.publisher_changed(True)
@@ -169,14 +171,31 @@ class Source:
 
     # -- consumers ---------------------------------------------------------
 
-    def attach(self, consumer: IStreamConsumer) -> None:
+    def attach(self, consumer: IStreamConsumer, replay: bool = True) -> None:
         """
         Subscribe C{consumer}: it gets metadata, sequence headers and the GOP
-        cache now, then every live message.
+        cache now (unless C{replay} is false), then every live message.
         """
         self.consumers.append(consumer)
-        for message in self.start_messages():
-            consumer.deliver(message)
+        if replay:
+            for message in self.start_messages():
+                consumer.deliver(message)
+
+    @property
+    def timeline(self) -> TimeJitter:
+        """
+        The source's own corrected timeline, as a consumer attached at
+        publish time sees it; players in step with it differ by a constant.
+        """
+        return self._timeline
+
+    @property
+    def chunk_stream_times(self) -> dict[int, int]:
+        """
+        The corrected timestamp of the last message on each chunk stream
+        (read only).
+        """
+        return self._last_on_csid
 
     def start_messages(self) -> list[SharedMessage]:
         """
@@ -249,12 +268,27 @@ class Source:
             self.gop.cache(message)
 
     def _stamp(self, message: SharedMessage) -> None:
-        """Set C{stream_delta} from the source's corrected timeline."""
+        """
+        Set C{stream_delta} from the source's corrected timeline.
+
+        With C{time_jitter full} a player's A/V timestamps are the source's
+        plus a constant, but metadata is stamped 0 for everyone: a delta
+        from or to a metadata message differs between players, so it is
+        left unset and nobody shares that encoding.
+        """
         timestamp = self._timeline.correct(message)
         csid = message.chunk_stream_id
         previous = self._last_on_csid.get(csid)
-        message.stream_delta = None if previous is None else timestamp - previous
+        if previous is None:
+            message.stream_delta = None
+        elif self._timeline.algorithm == "full" and not (
+            message.is_av and self._last_av_on_csid.get(csid, False)
+        ):
+            message.stream_delta = None
+        else:
+            message.stream_delta = timestamp - previous
         self._last_on_csid[csid] = timestamp
+        self._last_av_on_csid[csid] = message.is_av
 
     def _on_video_sequence_header(self, message: SharedMessage) -> bool:
         try:

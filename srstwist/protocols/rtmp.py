@@ -164,6 +164,7 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
         self.request: ClientRequest | None = None
         self.source: Source | None = None
         self.player: RtmpPlayer | None = None
+        self._fanout: Any = None
         self.publishing = False
         self._events: deque[Any] = deque()
         self._waiting = False
@@ -254,7 +255,9 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
             self.log.info("unpublish {url}", url=source.url)
         if self.player is not None:
             self.player.stop()
-            source.detach(self.player)
+            if self._fanout is not None:
+                self.factory.hub.part(self._fanout, self.player)
+                self._fanout = None
         self.factory.hub.release(source)
 
     def _flush(self) -> None:
@@ -491,7 +494,7 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
         self.log.info(
             "play {url}, publishing={live}", url=source.url, live=source.publisher is not None
         )
-        source.attach(player)
+        self._fanout = self.factory.hub.join(source, player, session.out_chunk_size)
 
     def _on_Pause(self, event: Pause) -> None:
         assert self.session is not None

@@ -38,7 +38,7 @@ from srstwist.media.jitter import TimeJitter, wire_timestamp
 from srstwist.media.message import SharedMessage
 from srstwist.media.queue import MessageQueue
 
-__all__ = ["RtmpPlayer", "BATCH_SIZE", "STREAM_ID"]
+__all__ = ["RtmpPlayer", "BATCH_SIZE", "STREAM_ID", "default_csid"]
 
 #: At most this many messages go into one write (SRS: 128).
 BATCH_SIZE = 128
@@ -104,8 +104,13 @@ class RtmpPlayer:
         self.bytes_sent = 0
         #: The connection's statistics entry (its bytes_sent is kept here too).
         self.stats: Any = None
+        #: Called when the session wrote on this connection's chunk streams
+        #: (the shared batch must then let this player go).
+        self.on_control: Any = None
         self.shared_sends = 0
         self.own_sends = 0
+        #: Shared batches written (one write each, however many messages).
+        self.batches = 0
 
     # -- IStreamConsumer ---------------------------------------------------
 
@@ -212,6 +217,8 @@ class RtmpPlayer:
             # headers: if a publisher's chunk stream is among them, the
             # client's last header there is no longer ours, so every chunk
             # stream restarts with fmt 0.
+            if self.on_control is not None:
+                self.on_control(self)
             self._last_sent.clear()
         return control
 
@@ -237,6 +244,71 @@ class RtmpPlayer:
         self._interval_call = None
         self._maybe_flush(force=True)
 
+    # -- the shared batch (srstwist.protocols.rtmp_fanout) -----------------
+
+    def drain(self) -> None:
+        """Send everything queued now, if the transport takes data."""
+        self._maybe_flush(force=True)
+
+    @property
+    def can_share(self) -> bool:
+        """
+        Whether this player may take the shared batch: nothing of its own
+        queued, its transport taking data, no per-player pacing.
+        """
+        return (
+            not len(self.queue)
+            and self._producing
+            and not self._client_paused
+            and not self.closed
+            and self._interval_call is None
+            and self._duration <= 0
+            and self._send_interval <= 0
+        )
+
+    def offset_from(self, timeline: TimeJitter, chunk_stream_times: dict[int, int]) -> int | None:
+        """
+        This player's timestamps minus the source's, if it is in step with
+        the source (it has had the source's latest message on every chunk
+        stream, on a timeline that differs by a constant); else C{None}.
+        """
+        last_time, last_correct = self._jitter.state()
+        source_time, source_correct = timeline.state()
+        algorithm = self._jitter.algorithm
+        if algorithm == "full":
+            if last_correct < 0 or source_correct < 0 or last_time != source_time:
+                return None
+            offset = last_correct - source_correct
+        elif algorithm == "zero":
+            if last_correct == -1 or source_correct == -1:
+                return None
+            offset = source_correct - last_correct
+        else:
+            offset = 0
+        sent = self._last_sent
+        for csid, time in chunk_stream_times.items():
+            if sent.get(csid) != time + offset:
+                return None
+        return offset
+
+    def send_shared(self, blob: bytes, count: int) -> None:
+        """Write the shared batch of C{count} messages."""
+        self.messages_sent += count
+        self.shared_sends += count
+        self.batches += 1
+        self._send([blob])
+
+    def leave_shared(self, timeline_state: tuple[int, int], offset: int) -> None:
+        """
+        Continue on this player's own queue after sharing batches: its
+        timeline is the source's (as of the last shared batch) plus
+        C{offset}, and every chunk stream restarts with fmt 0.
+        """
+        if self._jitter.algorithm == "full":
+            last_time, last_correct = timeline_state
+            self._jitter.restore(last_time, last_correct + offset)
+        self._last_sent.clear()
+
     def _check_duration(self, message: SharedMessage, timestamp: int) -> bool:
         """Whether the requested play duration is over (then stop)."""
         if self._duration <= 0 or not (message.is_audio or message.is_video):
@@ -251,7 +323,7 @@ class RtmpPlayer:
         return True
 
     def _encode(self, message: SharedMessage, timestamp: int) -> tuple[bytes, ...]:
-        csid = message.chunk_stream_id or _default_csid(message)
+        csid = message.chunk_stream_id or default_csid(message)
         last = self._last_sent.get(csid)
         self._last_sent[csid] = timestamp
         self.messages_sent += 1
@@ -268,7 +340,7 @@ class RtmpPlayer:
         return message.chunks(self.chunk_size, csid, STREAM_ID, wire_timestamp(timestamp))
 
 
-def _default_csid(message: SharedMessage) -> int:
+def default_csid(message: SharedMessage) -> int:
     """srs-librtmp's chunk streams, for messages whose publisher csid is unknown."""
     if message.is_audio:
         return 7

@@ -61,6 +61,8 @@ class SourceHub(service.Service):
         self.holder = holder
         self.clock = clock
         self.sources: dict[tuple[str, str, str], Source] = {}
+        #: The shared-batch groups of RTMP players, per source and chunk size.
+        self.fanouts: dict[tuple[tuple[str, str, str], int], Any] = {}
         #: What the HTTP API and the heartbeat report.
         self.stats = Statistics(first_id=os.getpid())
         self._sampler = LoopingCall(lambda: self.stats.sample(self.clock.seconds()))
@@ -79,6 +81,27 @@ class SourceHub(service.Service):
             self.sources[key] = found
             self.log.info("source {url} created", url=found.url)
         return found
+
+    def join(self, source: Source, player: Any, chunk_size: int) -> Any:
+        """Add an RTMP player to its source's shared batch (made on demand)."""
+        from srstwist.protocols.rtmp_fanout import FanOut
+
+        key = (source.key, chunk_size)
+        fanout = self.fanouts.get(key)
+        if fanout is None or fanout.source is not source:
+            fanout = FanOut(source, chunk_size, source.vhost, self.clock)
+            self.fanouts[key] = fanout
+        fanout.add(player)
+        return fanout
+
+    def part(self, fanout: Any, player: Any) -> None:
+        """Remove a player; the batch goes when its last player does."""
+        fanout.remove(player)
+        if fanout.empty:
+            fanout.stop()
+            key = (fanout.source.key, fanout.chunk_size)
+            if self.fanouts.get(key) is fanout:
+                del self.fanouts[key]
 
     def _on_codec(self, source: Source, kind: str, config: Any, header: SharedMessage) -> None:
         now = self.clock.seconds()
