@@ -290,19 +290,27 @@ class Source:
         self._last_on_csid[csid] = timestamp
         self._last_av_on_csid[csid] = message.is_av
 
+    def _new_header(
+        self, kind: str, previous: SharedMessage | None, header: SharedMessage, config: Any
+    ) -> bool:
+        """
+        Record a parsed sequence header's codec; whether players get it
+        (not when it repeats the previous one byte for byte and
+        C{reduce_sequence_header} is on).
+        """
+        self.codec_info[kind] = config
+        self._on_codec(self, kind, config, header)
+        repeat = previous is not None and previous.payload == header.payload
+        return not (repeat and self.vhost.reduce_sequence_header)
+
     def _on_video_sequence_header(self, message: SharedMessage) -> bool:
         try:
             config = parse_avc_sequence_header(message.payload, self.vhost.publish.parse_sps)
         except AvcError as e:
             raise SourceError(f"bad H.264 sequence header: {e}") from e
-        same = (
-            self.video_sequence_header is not None
-            and self.video_sequence_header.payload == message.payload
-        )
+        deliver = self._new_header("video", self.video_sequence_header, message, config)
         self.video_sequence_header = message
-        self.codec_info["video"] = config
-        self._on_codec(self, "video", config, message)
-        return not (same and self.vhost.reduce_sequence_header)
+        return deliver
 
     def _on_audio(self, message: SharedMessage) -> bool:
         if message.is_sequence_header:
@@ -310,14 +318,9 @@ class Source:
                 config = parse_aac_sequence_header(message.payload)
             except AacError as e:
                 raise SourceError(f"bad AAC sequence header: {e}") from e
-            same = (
-                self.audio_sequence_header is not None
-                and self.audio_sequence_header.payload == message.payload
-            )
+            deliver = self._new_header("audio", self.audio_sequence_header, message, config)
             self.audio_sequence_header = message
-            self.codec_info["audio"] = config
-            self._on_codec(self, "audio", config, message)
-            return not (same and self.vhost.reduce_sequence_header)
+            return deliver
         if (
             self.audio_sequence_header is None
             and message.payload
