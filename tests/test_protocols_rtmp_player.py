@@ -190,3 +190,72 @@ class EndOfStreamTests(SynchronousTestCase):
         player.deliver(_video(500))
         decoded = ChunkDecoder(in_chunk_size=60000).receive_data(writer.data())
         self.assertEqual([m.timestamp for m in decoded], [1000, 500])
+
+
+class _SocketTransport:
+    """The parts of a Twisted TCP transport the direct send looks at."""
+
+    def __init__(self, takes: int | object) -> None:
+        self.takes = takes
+        self.connected = True
+        self.disconnecting = False
+        self.dataBuffer = b""
+        self._tempDataBuffer: list[bytes] = []
+        self.sent: list[bytes] = []
+        self.written: list[bytes] = []
+
+    def writeSomeData(self, data: bytes) -> int | object:
+        if not isinstance(self.takes, int):
+            return self.takes
+        taken = data[: self.takes]
+        self.sent.append(taken)
+        return len(taken)
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+class DirectSendTests(SynchronousTestCase):
+    """Shared batches go straight to the socket when nothing is buffered."""
+
+    def make(self, transport: _SocketTransport) -> tuple[RtmpPlayer, _Writer]:
+        writer = _Writer()
+        player = RtmpPlayer(
+            1, _vhost(), 60000, writer, lambda: [], Clock(), socket_transport=transport
+        )
+        return player, writer
+
+    def test_all_sent(self) -> None:
+        """A socket that takes the whole batch gets it in one send."""
+        transport = _SocketTransport(10_000)
+        player, writer = self.make(transport)
+        player.send_shared(b"x" * 500, 3)
+        self.assertEqual(transport.sent, [b"x" * 500])
+        self.assertEqual(transport.written, [])
+        self.assertEqual(writer.writes, [])
+        self.assertEqual(player.bytes_sent, 500)
+
+    def test_rest_buffered_in_order(self) -> None:
+        """What the socket does not take is written after it, through the transport."""
+        transport = _SocketTransport(200)
+        player, _ = self.make(transport)
+        player.send_shared(b"a" * 200 + b"b" * 300, 3)
+        self.assertEqual(transport.sent, [b"a" * 200])
+        self.assertEqual(transport.written, [b"b" * 300])
+
+    def test_buffered_transport_uses_write(self) -> None:
+        """With data already buffered, the batch queues behind it (order kept)."""
+        transport = _SocketTransport(10_000)
+        transport._tempDataBuffer.append(b"earlier")
+        player, writer = self.make(transport)
+        player.send_shared(b"y" * 50, 1)
+        self.assertEqual(transport.sent, [])
+        self.assertEqual(writer.writes, [[b"y" * 50]])
+
+    def test_connection_lost(self) -> None:
+        """A lost connection ends the send quietly."""
+        transport = _SocketTransport(object())
+        player, writer = self.make(transport)
+        player.send_shared(b"z" * 50, 1)
+        self.assertEqual(transport.written, [])
+        self.assertEqual(writer.writes, [])

@@ -74,12 +74,20 @@ class RtmpPlayer:
         clock: Any,
         duration_ms: float = 0,
         on_complete: Any = None,
+        socket_transport: Any = None,
     ) -> None:
         """
         @param duration_ms: the play command's duration; above 0, the player
             stops after that much stream time and calls C{on_complete}
             (SRS #45; rtmpdump's C{--stop}).
+        @param socket_transport: the connection's TCP transport, if it has
+            C{writeSomeData}: shared batches are then sent straight to the
+            socket while the transport has nothing buffered (see
+            L{send_shared}).
         """
+        self._socket = (
+            socket_transport if hasattr(socket_transport, "writeSomeData") else None
+        )
         self.cid = cid
         self._duration = duration_ms
         self._on_complete = on_complete
@@ -296,7 +304,24 @@ class RtmpPlayer:
         self.messages_sent += count
         self.shared_sends += count
         self.batches += 1
-        self._send([blob])
+        transport = self._socket
+        if transport is None or not _nothing_buffered(transport):
+            self._send([blob])
+            return
+        # Twisted's write would buffer the batch, register the socket for
+        # write readiness and send it on the next reactor turn: for every
+        # player and every tick.  With nothing buffered, sending now is the
+        # same thing, sooner and for less; what the socket does not take
+        # goes through write, after everything sent, so order is kept.
+        size = len(blob)
+        self.bytes_sent += size
+        if self.stats is not None:
+            self.stats.bytes_sent += size
+        sent = transport.writeSomeData(blob)
+        if not isinstance(sent, int):  # the connection is gone
+            return
+        if sent < size:
+            transport.write(blob[sent:])
 
     def leave_shared(self, timeline_state: tuple[int, int], offset: int) -> None:
         """
@@ -338,6 +363,19 @@ class RtmpPlayer:
             return message.delta_chunks(self.chunk_size, csid, delta)
         self.own_sends += 1
         return message.chunks(self.chunk_size, csid, STREAM_ID, wire_timestamp(timestamp))
+
+
+def _nothing_buffered(transport: Any) -> bool:
+    """
+    Whether a Twisted TCP transport has no data waiting to be written (its
+    C{dataBuffer} and C{_tempDataBuffer}, guarded in case they change).
+    """
+    return (
+        transport.connected
+        and not transport.disconnecting
+        and not getattr(transport, "dataBuffer", b"x")
+        and not getattr(transport, "_tempDataBuffer", [b"x"])
+    )
 
 
 def default_csid(message: SharedMessage) -> int:
