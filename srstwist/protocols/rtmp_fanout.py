@@ -102,14 +102,9 @@ class FanOut:
 
     def leave(self, player: RtmpPlayer) -> None:
         """Move an in-step player to its own queue (it can no longer share)."""
-        offset = self.in_step.pop(player, None)
-        if offset is None:
-            return
-        player.leave_shared(self._timeline_state, offset)
-        self.own.append(player)
-        # What this tick has collected so far is not in the batch it had.
-        for message in self._pending:
-            player.deliver(message)
+        if player in self.in_step:
+            # What this tick has collected so far is not in a batch it had.
+            self._leave_with(player, self._pending)
 
     def stop(self) -> None:
         """No player left: stop ticking and unsubscribe."""
@@ -162,6 +157,7 @@ class FanOut:
         self._join_ready()
 
     def _leave_with(self, player: RtmpPlayer, batch: list[SharedMessage]) -> None:
+        """Move C{player} to its own queue, giving it C{batch} there."""
         offset = self.in_step.pop(player)
         player.leave_shared(self._timeline_state, offset)
         self.own.append(player)

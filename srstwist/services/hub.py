@@ -84,6 +84,7 @@ class SourceHub(service.Service):
 
     def join(self, source: Source, player: Any, chunk_size: int) -> Any:
         """Add an RTMP player to its source's shared batch (made on demand)."""
+        # Imported here: the RTMP protocol modules import this one.
         from srstwist.protocols.rtmp_fanout import FanOut
 
         key = (source.key, chunk_size)
