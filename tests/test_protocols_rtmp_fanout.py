@@ -50,6 +50,14 @@ class FanOutTests(SynchronousTestCase):
                 servers[0].player.pauseProducing()
             if index == 130:
                 servers[0].player.resumeProducing()
+            # An RTMP pause: the session's reply is written on the player's
+            # connection, which takes it out of the shared batch.
+            if index == 180:
+                players[1].session.pause(True)
+                players[1].flush()
+            if index == 200:
+                players[1].session.pause(False)
+                players[1].flush()
             # Advance the clock to the message's time: ticks fire as in life.
             target = message.timestamp / 1000.0
             if target > now:
@@ -74,6 +82,8 @@ class FanOutTests(SynchronousTestCase):
     def test_same_messages_full_jitter(self) -> None:
         """With time_jitter full, shared and own delivery give identical messages."""
         players = self.check_equivalent()
+        # The paused player left the batch through FanOut.leave and came back.
+        self.assertGreater(players[1].own_sends, 2)
         # Every player ended up in step, taking one write per tick.
         self.assertTrue(all(p.batches > 3 for p in players))
         self.assertGreater(sum(p.shared_sends for p in players), 5 * sum(p.own_sends for p in players))
