@@ -48,6 +48,12 @@ __all__ = ["SrsService", "buildService", "CHILD_STOP_TIMEOUT", "listener_specs"]
 #: Seconds one child may take to stop before shutdown moves on without it.
 CHILD_STOP_TIMEOUT = 5.0
 
+#: Pending connections the kernel keeps per listening socket.  Twisted's
+#: default of 50 overflows when players arrive by the thousand per second
+#: (a refused SYN costs the client a 1 s retransmission); Linux caps the
+#: value at net.core.somaxconn.
+LISTEN_BACKLOG = 1024
+
 #: Directives that only take effect at start (reference §1.9).
 _RESTART_ONLY = ("daemon", "work_dir", "asprocess", "stream_casters")
 
@@ -60,7 +66,9 @@ def listener_specs(hub: SourceHub, holder: ConfigHolder, reactor: Any) -> Callab
     def specs(config: ServerConfig) -> list[ListenerSpec]:
         return [
             ListenerSpec(
-                "rtmp", endpoint.strports(), lambda: RtmpServerFactory(hub, holder, reactor)
+                "rtmp",
+                f"{endpoint.strports()}:backlog={LISTEN_BACKLOG}",
+                lambda: RtmpServerFactory(hub, holder, reactor),
             )
             for endpoint in config.listen
         ]
