@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from srstwist.codec.flv import SOUND_RATES
 from srstwist.codec.rtmp_url import stream_url
 from srstwist.config.model import VhostConfig
 
@@ -76,7 +77,7 @@ CLIENT_UNKNOWN = "Unknown"
 API_CLIENTS_LIMIT = 10
 
 #: The FLV audio tag's 2-bit sound rate field, in Hz (``flv_sample_rates``).
-FLV_SAMPLE_RATES = (5512, 11025, 22050, 44100)
+FLV_SAMPLE_RATES = SOUND_RATES
 
 # srs_codec_avc_profile2str: AVCProfileIndication (the SRS enum values above
 # 255 add constraint flags the configuration record never carries).

@@ -34,6 +34,7 @@ This module imports nothing from Twisted.
 
 from __future__ import annotations
 
+from srstwist.codec.flv import is_avc
 from srstwist.media.message import SharedMessage
 
 __all__ = ["PURE_AUDIO_GUESS_COUNT", "GopCache"]
@@ -41,17 +42,6 @@ __all__ = ["PURE_AUDIO_GUESS_COUNT", "GopCache"]
 #: More audio messages than this after the last video message clear the
 #: cache (SRS #124: 115 AAC frames of 26 ms are about 3 s).
 PURE_AUDIO_GUESS_COUNT = 115
-
-_VIDEO_CODEC_AVC = 7
-
-
-def _is_h264(message: SharedMessage) -> bool:
-    """
-    Whether a video message's FLV codec id is 7 (AVC).
-    """
-    payload = message.payload
-    return bool(payload) and payload[0] & 0x0F == _VIDEO_CODEC_AVC
-
 
 class GopCache:
     """
@@ -115,7 +105,7 @@ class GopCache:
         if not self._enabled or message.is_sequence_header:
             return
         if message.is_video:
-            if not _is_h264(message):
+            if not is_avc(message.payload):
                 return
             self._video_count += 1
             self._audio_after_video = 0

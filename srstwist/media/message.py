@@ -43,6 +43,7 @@ from srstwist.codec.chunk import (
     encode_chunks,
     encode_chunks_delta,
 )
+from srstwist.codec.flv import is_aac_sequence_header, is_avc_sequence_header, is_keyframe
 
 __all__ = [
     "MAX_VARIANTS",
@@ -63,13 +64,6 @@ MAX_VARIANTS = 4
 #: not a list, because the same object goes to every player and must not be
 #: mutated by any of them.
 Pieces = tuple[bytes, ...]
-
-# FLV tag bytes (``rtmp.md`` 7.1; SRS ``SrsFlvCodec``).
-_FRAME_TYPE_KEYFRAME = 1
-_VIDEO_CODEC_AVC = 7
-_AVC_SEQUENCE_HEADER = 0
-_SOUND_FORMAT_AAC = 10
-_AAC_SEQUENCE_HEADER = 0
 
 _total_encodes = 0
 
@@ -175,19 +169,13 @@ class SharedMessage:
         #: player whose own delta on that chunk stream is the same sends the
         #: shared L{delta_chunks} instead of its own fmt-0 encoding.
         self.stream_delta: int | None = None
+        # Worked out once per message, from the FLV tag bytes (rtmp.md 7.1).
         keyframe = sequence_header = False
-        if payload:
-            first = payload[0]
-            second = payload[1] if len(payload) > 1 else -1
-            if message_type_id == MessageType.VIDEO:
-                # Frame type in the high nibble, codec id in the low one.  An
-                # AVC sequence header is a keyframe too (frame type 1).
-                keyframe = first >> 4 == _FRAME_TYPE_KEYFRAME
-                sequence_header = (
-                    keyframe and first & 0x0F == _VIDEO_CODEC_AVC and second == _AVC_SEQUENCE_HEADER
-                )
-            elif message_type_id == MessageType.AUDIO:
-                sequence_header = first >> 4 == _SOUND_FORMAT_AAC and second == _AAC_SEQUENCE_HEADER
+        if self.is_video:
+            keyframe = is_keyframe(payload)
+            sequence_header = is_avc_sequence_header(payload)
+        elif self.is_audio:
+            sequence_header = is_aac_sequence_header(payload)
         #: A video message whose FLV frame type is 1 (keyframe), whatever the
         #: codec; AVC sequence headers have frame type 1 as well.
         self.is_keyframe = keyframe

@@ -34,7 +34,7 @@ from typing import Any
 from srstwist.codec.aac import AacError, parse_aac_sequence_header
 from srstwist.codec.avc import AvcError, parse_avc_sequence_header
 from srstwist.codec.chunk import MessageType
-from srstwist.codec.flv import is_acceptable_video
+from srstwist.codec.flv import is_aac, is_acceptable_video
 from srstwist.config.model import VhostConfig
 from srstwist.interfaces import IStreamConsumer, IStreamPublisher
 from srstwist.media.gop import GopCache
@@ -54,7 +54,6 @@ SERVER_INFO = {
 }
 
 _DATA_TYPES = (MessageType.AMF0_DATA, MessageType.AMF3_DATA)
-_SOUND_FORMAT_AAC = 10
 
 
 class SourceError(Exception):
@@ -321,11 +320,7 @@ class Source:
             deliver = self._new_header("audio", self.audio_sequence_header, message, config)
             self.audio_sequence_header = message
             return deliver
-        if (
-            self.audio_sequence_header is None
-            and message.payload
-            and message.payload[0] >> 4 != _SOUND_FORMAT_AAC
-        ):
+        if self.audio_sequence_header is None and message.payload and not is_aac(message.payload):
             # MP3 and the other formats have no sequence header: SRS caches
             # the first packet in its place, so new players get it first.
             self.audio_sequence_header = message

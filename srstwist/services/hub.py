@@ -19,11 +19,11 @@ from twisted.logger import Logger
 
 from srstwist.codec.aac import AacConfig
 from srstwist.codec.avc import AvcConfig
+from srstwist.codec.flv import audio_tag_header
 from srstwist.config.model import ServerConfig, VhostConfig
 from srstwist.media.message import SharedMessage
 from srstwist.media.source import Source
 from srstwist.stats import (
-    FLV_SAMPLE_RATES,
     AudioInfo,
     Statistics,
     VideoInfo,
@@ -117,12 +117,9 @@ class SourceHub(service.Service):
             )
             self.stats.on_video_info(vhost, app, stream, info, now)
         elif kind == "audio" and isinstance(config, AacConfig):
-            flags = header.payload[0]
+            tag = audio_tag_header(header.payload)
             audio = AudioInfo(
-                "AAC",
-                FLV_SAMPLE_RATES[(flags >> 2) & 3],
-                (flags & 1) + 1,
-                aac_object_name(config.object_type),
+                "AAC", tag.sound_rate, tag.channels, aac_object_name(config.object_type)
             )
             self.stats.on_audio_info(vhost, app, stream, audio, now)
 
