@@ -2,19 +2,9 @@
 """
 An RTMP player: the consumer that delivers a source to one connection.
 
-The fan-out hot path.  For each message the source calls L{RtmpPlayer.deliver},
-which corrects the timestamp for this player (SRS's per-consumer time
-jitter, reference ``rtmp.md`` §7.5) and queues it.  The queue is bounded by
-``queue_length`` seconds: past that it shrinks as SRS does (§7.4), so a
-player that cannot keep up costs a bounded amount of memory and never slows
-the publisher or anyone else.
-
-The player is the L{IPushProducer} of its transport.  While the transport
-is paused (its send buffer is full) nothing is written; the queue absorbs
-the difference until it shrinks.  Otherwise messages go out in batches of
-up to 128, in one C{writeSequence}, once more than 8 are queued and they
-span ``mw_latency`` (merged write, §7.7; every message at once with
-``min_latency``).
+The fan-out hot path.  Queueing, jitter correction, merged writes and
+back-pressure are L{QueuedPlayer}'s (reference ``rtmp.md`` §7.4-7.7); this
+module turns a batch of queued messages into RTMP chunks.
 
 Encoding once: a message's bytes come from the shared caches of
 L{SharedMessage}.  The first message a player sends on a chunk stream, and
@@ -28,22 +18,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.interfaces import IDelayedCall, IPushProducer
-from twisted.logger import Logger
+from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from srstwist.config.model import VhostConfig
 from srstwist.interfaces import IStreamConsumer
 from srstwist.media.jitter import TimeJitter, wire_timestamp
 from srstwist.media.message import SharedMessage
-from srstwist.media.queue import MessageQueue
+from srstwist.protocols.queued_player import BATCH_SIZE, QueuedPlayer
 
 __all__ = ["RtmpPlayer", "BATCH_SIZE", "STREAM_ID", "default_csid"]
 
-#: At most this many messages go into one write (SRS: 128).
-BATCH_SIZE = 128
-#: Messages queued before a merged write (SRS: 8; 0 with min_latency).
-_MERGED_WRITE_MESSAGES = 8
 #: The message stream id of every player's stream (SRS: always 1).
 STREAM_ID = 1
 #: fmt-1 headers carry a 24-bit delta; larger ones need a fmt-0 header.
@@ -51,7 +36,7 @@ _MAX_DELTA = 0xFFFFFF
 
 
 @implementer(IStreamConsumer, IPushProducer)
-class RtmpPlayer:
+class RtmpPlayer(QueuedPlayer):
     """
     Delivers one source to one RTMP connection.
 
@@ -61,8 +46,6 @@ class RtmpPlayer:
         client sees them in order.
     @param chunk_size: the connection's outgoing chunk size.
     """
-
-    log = Logger()
 
     def __init__(
         self,
@@ -85,33 +68,19 @@ class RtmpPlayer:
             socket while the transport has nothing buffered (see
             L{send_shared}).
         """
+        super().__init__(cid, vhost, clock)
         self._socket = (
             socket_transport if hasattr(socket_transport, "writeSomeData") else None
         )
-        self.cid = cid
         self._duration = duration_ms
         self._on_complete = on_complete
         self._first_av: int | None = None
         self._write = write
         self._flush_control = flush_control
-        self._clock = clock
         self.chunk_size = chunk_size
-        self.queue = MessageQueue(vhost.queue_length * 1000)
-        self._jitter = TimeJitter("off" if vhost.atc else vhost.time_jitter)
-        self._min_messages = 0 if vhost.min_latency else _MERGED_WRITE_MESSAGES
-        self._min_duration = 0 if vhost.min_latency else vhost.mw_latency
         self._send_interval = vhost.send_min_interval / 1000.0
-        self._interval_call: IDelayedCall | None = None
         # The timestamp this player last sent on each chunk stream.
         self._last_sent: dict[int, int] = {}
-        self._producing = True
-        self._client_paused = False
-        self.closed = False
-        #: Counters for statistics and tests.
-        self.messages_sent = 0
-        self.bytes_sent = 0
-        #: The connection's statistics entry (its bytes_sent is kept here too).
-        self.stats: Any = None
         #: Called when the session wrote on this connection's chunk streams
         #: (the shared batch must then let this player go).
         self.on_control: Any = None
@@ -120,54 +89,9 @@ class RtmpPlayer:
         #: Shared batches written (one write each, however many messages).
         self.batches = 0
 
-    # -- IStreamConsumer ---------------------------------------------------
-
-    def deliver(self, message: SharedMessage) -> None:
-        # The hot path: runs for every message and every player.
-        if self.closed:
-            return
-        queue = self.queue
-        if queue.push(message, self._jitter.correct(message)):
-            # Messages were dropped: every chunk stream restarts with fmt 0.
-            self._last_sent.clear()
-            self.log.warn(
-                "player queue over {seconds}s: shrunk, {dropped} messages dropped so far",
-                seconds=queue.max_duration_ms // 1000,
-                dropped=queue.dropped,
-            )
-        # _maybe_flush, inlined: most deliveries only queue.
-        if (
-            self._producing
-            and not self._client_paused
-            and self._interval_call is None
-            and len(queue) > self._min_messages
-        ):
-            span = queue.duration_ms
-            if span < 0 or span >= self._min_duration:
-                self.flush()
-
-    def publisher_changed(self, publishing: bool) -> None:
-        # A new publisher's timestamps restart; the jitter keeps players
-        # monotonic (a 10 ms step with "full").  When the publisher stops,
-        # nothing more will arrive to complete a merged write: send what
-        # is queued now rather than hold the end of the stream back.
-        if not publishing:
-            self._maybe_flush(force=True)
-
-    def close(self, reason: str) -> None:
-        self.stop()
-
-    # -- IPushProducer -----------------------------------------------------
-
-    def pauseProducing(self) -> None:
-        self._producing = False
-
-    def resumeProducing(self) -> None:
-        self._producing = True
-        self._maybe_flush(force=True)
-
-    def stopProducing(self) -> None:
-        self.stop()
+    def _queue_shrunk(self) -> None:
+        # Messages were dropped: every chunk stream restarts with fmt 0.
+        self._last_sent.clear()
 
     # -- control -----------------------------------------------------------
 
@@ -177,32 +101,7 @@ class RtmpPlayer:
         if not paused:
             self._maybe_flush(force=True)
 
-    def stop(self) -> None:
-        """Stop for good: drop the queue, cancel timers."""
-        self.closed = True
-        self.queue.clear()
-        if self._interval_call is not None and self._interval_call.active():
-            self._interval_call.cancel()
-        self._interval_call = None
-
     # -- sending -----------------------------------------------------------
-
-    def _maybe_flush(self, force: bool = False) -> None:
-        if not self._producing or self._client_paused or self.closed:
-            return
-        if self._interval_call is not None:
-            return
-        queued = len(self.queue)
-        if not queued:
-            return
-        if not force:
-            if queued <= self._min_messages:
-                return
-            # A span below zero means timestamps went backwards (a new
-            # publisher, ffmpeg's end-of-sequence tag): no use waiting.
-            if 0 <= self.queue.duration_ms < self._min_duration:
-                return
-        self.flush()
 
     def write_control(self) -> None:
         """Write the session's pending replies and control messages now."""
@@ -211,10 +110,7 @@ class RtmpPlayer:
             self._send(pieces)
 
     def _send(self, pieces: list[bytes]) -> None:
-        size = sum(map(len, pieces))
-        self.bytes_sent += size
-        if self.stats is not None:
-            self.stats.bytes_sent += size
+        self._count_sent(sum(map(len, pieces)))
         # May call pauseProducing at once when the send buffer fills.
         self._write(pieces)
 
@@ -253,10 +149,6 @@ class RtmpPlayer:
         self._maybe_flush(force=True)
 
     # -- the shared batch (srstwist.protocols.rtmp_fanout) -----------------
-
-    def drain(self) -> None:
-        """Send everything queued now, if the transport takes data."""
-        self._maybe_flush(force=True)
 
     @property
     def can_share(self) -> bool:
@@ -314,9 +206,7 @@ class RtmpPlayer:
         # same thing, sooner and for less; what the socket does not take
         # goes through write, after everything sent, so order is kept.
         size = len(blob)
-        self.bytes_sent += size
-        if self.stats is not None:
-            self.stats.bytes_sent += size
+        self._count_sent(size)
         sent = transport.writeSomeData(blob)
         if not isinstance(sent, int):  # the connection is gone
             return

@@ -1,0 +1,160 @@
+# -*- test-case-name: tests.test_protocols_rtmp_player,tests.test_web_live -*-
+"""
+What every player has in common, whatever it speaks: a bounded queue, a
+time-jitter correction of its own, merged writes, and push-producer
+back-pressure.
+
+RTMP players (L{srstwist.protocols.rtmp_player}) and HTTP live players
+(L{srstwist.web.live}) differ only in how a batch of queued messages becomes
+bytes on their connection, so that is the one method they implement
+(L{QueuedPlayer.flush}).  The rest is the fan-out hot path and is written
+once, here (reference ``rtmp.md`` §7.4, §7.5, §7.7):
+
+* L{QueuedPlayer.deliver} corrects the timestamp for this player and queues
+  the message.  The queue is bounded by ``queue_length`` seconds; past that
+  it shrinks as SRS does, so a player that cannot keep up costs a bounded
+  amount of memory and never slows the publisher or anyone else.
+* While the transport is paused (its send buffer is full) nothing is
+  written; the queue absorbs the difference until it shrinks.
+* Otherwise queued messages go out once more than 8 are queued and they
+  span ``mw_latency`` (SRS's merged write), or at once with ``min_latency``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+
+from srstwist.config.model import VhostConfig
+from srstwist.media.jitter import TimeJitter
+from srstwist.media.message import SharedMessage
+from srstwist.media.queue import MessageQueue
+
+__all__ = ["QueuedPlayer", "BATCH_SIZE", "MERGED_WRITE_MESSAGES"]
+
+#: At most this many messages go into one write (SRS: 128).
+BATCH_SIZE = 128
+#: Messages queued before a merged write (SRS: 8; 0 with min_latency).
+MERGED_WRITE_MESSAGES = 8
+
+
+class QueuedPlayer:
+    """
+    The queueing half of a player; subclasses write what L{flush} takes.
+
+    @ivar queue: the player's L{MessageQueue} of (message, timestamp).
+    @ivar closed: set by L{stop}; a closed player takes nothing more.
+    """
+
+    log = Logger()
+
+    def __init__(self, cid: int, vhost: VhostConfig, clock: Any) -> None:
+        self.cid = cid
+        self._clock = clock
+        self.queue = MessageQueue(vhost.queue_length * 1000)
+        self._jitter = TimeJitter("off" if vhost.atc else vhost.time_jitter)
+        self._min_messages = 0 if vhost.min_latency else MERGED_WRITE_MESSAGES
+        self._min_duration = 0 if vhost.min_latency else vhost.mw_latency
+        self._interval_call: IDelayedCall | None = None
+        self._producing = True
+        self._client_paused = False
+        self.closed = False
+        #: Counters for statistics and tests.
+        self.messages_sent = 0
+        self.bytes_sent = 0
+        #: The connection's statistics entry (its bytes_sent is kept here too).
+        self.stats: Any = None
+
+    # -- IStreamConsumer ---------------------------------------------------
+
+    def deliver(self, message: SharedMessage) -> None:
+        # The hot path: runs for every message and every player.
+        if self.closed:
+            return
+        queue = self.queue
+        if queue.push(message, self._jitter.correct(message)):
+            self._queue_shrunk()
+            self.log.warn(
+                "player queue over {seconds}s: shrunk, {dropped} messages dropped so far",
+                seconds=queue.max_duration_ms // 1000,
+                dropped=queue.dropped,
+            )
+        # _maybe_flush, inlined: most deliveries only queue.
+        if (
+            self._producing
+            and not self._client_paused
+            and self._interval_call is None
+            and len(queue) > self._min_messages
+        ):
+            span = queue.duration_ms
+            if span < 0 or span >= self._min_duration:
+                self.flush()
+
+    def publisher_changed(self, publishing: bool) -> None:
+        # When the publisher stops, nothing more will arrive to complete a
+        # merged write: send what is queued now rather than hold the end of
+        # the stream back.
+        if not publishing:
+            self._maybe_flush(force=True)
+
+    def close(self, reason: str) -> None:
+        self.stop()
+
+    # -- IPushProducer -----------------------------------------------------
+
+    def pauseProducing(self) -> None:
+        self._producing = False
+
+    def resumeProducing(self) -> None:
+        self._producing = True
+        self._maybe_flush(force=True)
+
+    def stopProducing(self) -> None:
+        self.stop()
+
+    # -- control -----------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop for good: drop the queue, cancel timers."""
+        self.closed = True
+        self.queue.clear()
+        if self._interval_call is not None and self._interval_call.active():
+            self._interval_call.cancel()
+        self._interval_call = None
+
+    def drain(self) -> None:
+        """Send everything queued now, if the transport takes data."""
+        self._maybe_flush(force=True)
+
+    def _maybe_flush(self, force: bool = False) -> None:
+        if not self._producing or self._client_paused or self.closed:
+            return
+        if self._interval_call is not None:
+            return
+        queued = len(self.queue)
+        if not queued:
+            return
+        if not force:
+            if queued <= self._min_messages:
+                return
+            # A span below zero means timestamps went backwards (a new
+            # publisher, ffmpeg's end-of-sequence tag): no use waiting.
+            if 0 <= self.queue.duration_ms < self._min_duration:
+                return
+        self.flush()
+
+    def _count_sent(self, size: int) -> None:
+        self.bytes_sent += size
+        if self.stats is not None:
+            self.stats.bytes_sent += size
+
+    # -- what a subclass provides ------------------------------------------
+
+    def flush(self) -> None:
+        """Write queued messages now (at least one batch of them)."""
+        raise NotImplementedError
+
+    def _queue_shrunk(self) -> None:
+        """Messages were dropped: forget whatever assumed they would be sent."""
