@@ -59,6 +59,18 @@ BUILT: frozenset[str] = frozenset(
         "vhost.security.deny",
         "vhost.publish",
         "vhost.publish.parse_sps",
+        "http_server",
+        "http_server.enabled",
+        "http_server.listen",
+        "http_server.dir",
+        "vhost.http_static",
+        "vhost.http_static.enabled",
+        "vhost.http_static.mount",
+        "vhost.http_static.dir",
+        "vhost.http_remux",
+        "vhost.http_remux.enabled",
+        "vhost.http_remux.mount",
+        "vhost.http_remux.hstrs",
     }
 )
 

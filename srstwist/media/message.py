@@ -43,7 +43,13 @@ from srstwist.codec.chunk import (
     encode_chunks,
     encode_chunks_delta,
 )
-from srstwist.codec.flv import is_aac_sequence_header, is_avc_sequence_header, is_keyframe
+from srstwist.codec.flv import (
+    TagType,
+    encode_tag,
+    is_aac_sequence_header,
+    is_avc_sequence_header,
+    is_keyframe,
+)
 
 __all__ = [
     "MAX_VARIANTS",
@@ -116,6 +122,7 @@ class SharedMessage:
     # call costs more than the work it guards.  Treat them as read-only.
     __slots__ = (
         "_deltas",
+        "_tags",
         "_encodes",
         "_variants",
         "chunk_stream_id",
@@ -162,6 +169,8 @@ class SharedMessage:
         self.is_av = self.is_audio or self.is_video
         self._variants: dict[tuple[int, ...], Pieces] = {}
         self._deltas: dict[tuple[int, ...], Pieces] = {}
+        # FLV tags by timestamp, made on first use (HTTP-FLV players only).
+        self._tags: dict[int, bytes] | None = None
         self._encodes = 0
         #: Set once by the source before fan-out: this message's timestamp
         #: minus that of the previous message on the same chunk stream, on
@@ -287,6 +296,33 @@ class SharedMessage:
             self._count()
             _remember(self._deltas, key, pieces)
         return pieces
+
+    def flv_tag(self, timestamp: int) -> bytes:
+        """
+        The message as one FLV tag (header, body, PreviousTagSize) with
+        C{timestamp}, for HTTP-FLV players and FLV files; encoded once per
+        timestamp and shared.
+
+        Players that joined at the same point of the stream get the same
+        timestamps from their jitter correction, so they share these bytes
+        as RTMP players share chunks.  Data messages (metadata) become
+        script tags.
+
+        @raise srstwist.codec.flv.FlvError: a timestamp or payload that FLV
+            cannot carry.
+        """
+        tags = self._tags
+        if tags is None:
+            tags = self._tags = {}
+        tag = tags.get(timestamp)
+        if tag is None:
+            tag_type = self.message_type_id if self.is_av else TagType.SCRIPT
+            tag = b"".join(encode_tag(tag_type, timestamp, self.payload))
+            self._count()
+            if len(tags) >= MAX_VARIANTS:
+                del tags[next(iter(tags))]
+            tags[timestamp] = tag
+        return tag
 
     def _count(self) -> None:
         """

@@ -42,6 +42,8 @@ from srstwist.services.listeners import ConnectionLimit, ListenerGroup, Listener
 from srstwist.services.log import LogService
 from srstwist.services.pidfile import PidFileService
 from srstwist.tracelog import PROCESS_OBSERVER, SrsLogObserver, next_cid
+from srstwist.web.http_server import HttpStreamServer
+from srstwist.web.site import make_site
 
 __all__ = ["SrsService", "buildService", "CHILD_STOP_TIMEOUT", "listener_specs"]
 
@@ -64,7 +66,7 @@ def listener_specs(hub: SourceHub, holder: ConfigHolder, reactor: Any) -> Callab
     """A function giving the listening sockets a config asks for."""
 
     def specs(config: ServerConfig) -> list[ListenerSpec]:
-        return [
+        found = [
             ListenerSpec(
                 "rtmp",
                 f"{endpoint.strports()}:backlog={LISTEN_BACKLOG}",
@@ -72,6 +74,15 @@ def listener_specs(hub: SourceHub, holder: ConfigHolder, reactor: Any) -> Callab
             )
             for endpoint in config.listen
         ]
+        if config.http_server.enabled:
+            found.append(
+                ListenerSpec(
+                    "http_server",
+                    f"{config.http_server.listen.strports()}:backlog={LISTEN_BACKLOG}",
+                    lambda: make_site(HttpStreamServer(hub, holder, reactor).resource(), reactor),
+                )
+            )
+        return found
 
     return specs
 

@@ -207,6 +207,7 @@ def ffmpeg_publish(
     audio: bool = True,
     size: str = "320x240",
     extra: tuple[str, ...] = (),
+    audio_codec: str = "aac",
 ) -> list[str]:
     """The argv of an ffmpeg publishing a generated stream in real time."""
     argv = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re"]
@@ -218,7 +219,7 @@ def ffmpeg_publish(
     if video:
         argv += ["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", *extra]
     if audio:
-        argv += ["-c:a", "aac"]
+        argv += ["-c:a", audio_codec]
     return [*argv, "-f", "flv", url]
 
 

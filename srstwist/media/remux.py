@@ -1,0 +1,143 @@
+# -*- test-case-name: tests.test_media_remux -*-
+"""
+Live HTTP stream bodies: what an HTTP-FLV, HTTP-MP3 or HTTP-AAC player
+receives for each message of a source (reference ``media.md`` §7.3).
+
+Each encoder is sans-IO: L{LiveEncoder.start} gives the bytes that open the
+body (the FLV header, the MP3 ID3 tag), L{LiveEncoder.encode} turns one
+queued message and the timestamp this player sends it with into bytes
+(possibly empty: an MP3 body has no room for video).  One encoder per
+player, since AAC framing depends on the sequence header the player saw.
+
+The FLV encoder takes its tags from L{SharedMessage.flv_tag}, so players
+that joined at the same point share the bytes; MP3 and AAC bodies are
+audio only and cheap to frame per player.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from srstwist.codec.aac import AacConfig, AacError, adts_header, parse_aac_sequence_header
+from srstwist.codec.flv import SoundFormat, flv_header
+from srstwist.media.message import SharedMessage
+
+__all__ = [
+    "LiveEncoder",
+    "FlvLiveEncoder",
+    "Mp3LiveEncoder",
+    "AacLiveEncoder",
+    "ID3_TAG",
+    "RemuxError",
+    "encoder_for",
+    "FORMATS",
+]
+
+#: The empty ID3v2.3 tag SRS opens an MP3 stream with: "ID3", version 3.0,
+#: no flags, a syncsafe size of 10, then ten zero bytes (``media.md`` §7.3).
+ID3_TAG = b"ID3\x03\x00\x00\x00\x00\x00\x0a" + bytes(10)
+
+
+class RemuxError(ValueError):
+    """A mount whose extension names no live format SRS knows."""
+
+
+class LiveEncoder(Protocol):
+    """What an HTTP live player needs from a format."""
+
+    #: The response's Content-Type.
+    content_type: str
+    #: Whether a new player gets the GOP cache (video formats) or only the
+    #: headers and the audio fast cache (audio formats).
+    wants_gop: bool
+
+    def start(self) -> bytes:
+        """Bytes that open the body, sent as soon as the player is accepted."""
+
+    def encode(self, message: SharedMessage, timestamp: int) -> bytes:
+        """One message as this format's bytes (C{b""} when it has none)."""
+
+
+class FlvLiveEncoder:
+    """An FLV file without end: the 13-byte header, then one tag per message."""
+
+    content_type = "video/x-flv"
+    wants_gop = True
+
+    def start(self) -> bytes:
+        # Flags 0x05 whatever the stream has, as SRS does (media.md §1.1).
+        return flv_header()
+
+    def encode(self, message: SharedMessage, timestamp: int) -> bytes:
+        # Script tags at 0, as SRS writes them.
+        return message.flv_tag(timestamp if message.is_av else 0)
+
+
+class Mp3LiveEncoder:
+    """An MP3 elementary stream: the ID3 tag, then each MP3 frame as published."""
+
+    content_type = "audio/mpeg"
+    wants_gop = False
+
+    def start(self) -> bytes:
+        return ID3_TAG
+
+    def encode(self, message: SharedMessage, timestamp: int) -> bytes:
+        payload = message.payload
+        if not message.is_audio or not payload or payload[0] >> 4 != SoundFormat.MP3:
+            return b""
+        return payload[1:]
+
+
+class AacLiveEncoder:
+    """
+    An ADTS stream: each raw AAC frame behind a 7-byte header built from the
+    latest sequence header (the MPEG-4 variant SRS writes for C{.aac}).
+    """
+
+    content_type = "audio/x-aac"
+    wants_gop = False
+
+    def __init__(self) -> None:
+        self._config: AacConfig | None = None
+
+    def start(self) -> bytes:
+        return b""
+
+    def encode(self, message: SharedMessage, timestamp: int) -> bytes:
+        payload = message.payload
+        if not message.is_audio or len(payload) < 2 or payload[0] >> 4 != SoundFormat.AAC:
+            return b""
+        if message.is_sequence_header:
+            try:
+                self._config = parse_aac_sequence_header(payload)
+            except AacError:
+                self._config = None
+            return b""
+        if self._config is None:
+            return b""  # no sequence header yet: no way to frame it
+        raw = payload[2:]
+        try:
+            return adts_header(self._config, len(raw), http_aac=True) + raw
+        except AacError:
+            return b""
+
+
+#: The live formats by mount extension.
+FORMATS: dict[str, type[LiveEncoder]] = {
+    ".flv": FlvLiveEncoder,
+    ".mp3": Mp3LiveEncoder,
+    ".aac": AacLiveEncoder,
+}
+
+
+def encoder_for(extension: str) -> LiveEncoder:
+    """
+    A new encoder for a mount's extension (C{.flv}, C{.mp3}, C{.aac}).
+
+    @raise RemuxError: any other extension.
+    """
+    try:
+        return FORMATS[extension]()
+    except KeyError:
+        raise RemuxError(f"no live HTTP format for {extension!r} mounts") from None
