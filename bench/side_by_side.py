@@ -6,7 +6,9 @@ For each server and each number of players N, on this machine:
   1. start the server in the foreground, pinned to CPU 0 (taskset);
   2. publish one test stream to it with ffmpeg (H.264 ~800 kbps + AAC
      128 kbps, 2 s GOP, generated once and looped with -c copy);
-  3. run ``srs-bench rtmp-play`` with N players, pinned to CPU 1;
+  3. run ``srs-bench rtmp-play`` with N players, pinned to CPU 1 (for the
+     ``srstwist-http-flv`` server: ``srs-bench http-flv-play`` on the same
+     stream, published over RTMP and played over HTTP-FLV);
   4. sample the server's CPU (utime + stime from /proc) and RSS while the
      players are all connected;
   5. stop everything it started, by PID.
@@ -70,6 +72,12 @@ class Server:
     name: str
     process: subprocess.Popen[bytes]
     port: int
+    #: srs-bench's mode and URL for the players.
+    mode: str = "rtmp-play"
+    play_url: str = ""
+
+    def url(self) -> str:
+        return self.play_url or f"rtmp://127.0.0.1:{self.port}/live/bench"
 
     def cpu_seconds(self) -> float:
         with open(f"/proc/{self.process.pid}/stat") as f:
@@ -106,13 +114,21 @@ def _wait_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20)
     raise RuntimeError(f"nothing listens on {port} after {timeout}s")
 
 
-def start_srstwist(directory: str, port: int) -> Server:
+def start_srstwist(directory: str, port: int, http_port: int = 0) -> Server:
     conf = os.path.join(directory, "srstwist.conf")
+    http = ""
+    vhost = "vhost __defaultVhost__ { }\n"
+    if http_port:
+        http = f"http_server {{ enabled on; listen 127.0.0.1:{http_port}; dir {directory}; }}\n"
+        vhost = (
+            "vhost __defaultVhost__ { http_remux { enabled on; "
+            "mount [vhost]/[app]/[stream].flv; } }\n"
+        )
     with open(conf, "w") as f:
         f.write(
             f"listen 127.0.0.1:{port};\nmax_connections 20000;\ndaemon off;\n"
             f"srs_log_tank file;\nsrs_log_file {directory}/srstwist.log;\n"
-            f"pid {directory}/srstwist.pid;\nvhost __defaultVhost__ {{ }}\n"
+            f"pid {directory}/srstwist.pid;\n{http}{vhost}"
         )
     env = dict(os.environ, PYTHONPATH=REPO)
     process = subprocess.Popen(
@@ -123,7 +139,16 @@ def start_srstwist(directory: str, port: int) -> Server:
         cwd=directory, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     _wait_port(port, process)
+    if http_port:
+        _wait_port(http_port, process)
+        url = f"http://127.0.0.1:{http_port}/live/bench.flv"
+        return Server("srstwist http-flv", process, port, "http-flv-play", url)
     return Server("srstwist", process, port)
+
+
+def start_srstwist_http_flv(directory: str, port: int) -> Server:
+    """srstwist with HTTP-FLV players (same stream, published over RTMP)."""
+    return start_srstwist(directory, port, http_port=free_port())
 
 
 def start_nginx(directory: str, port: int) -> Server:
@@ -163,8 +188,8 @@ def run_bench(port: int, players: int, duration: int, server: Server, workers: i
     """Run srs-bench; sample the server while every player is connected."""
     ramp = 500
     command = [
-        "taskset", "-c", "1", sys.executable, "-m", "srstwist.tools.bench", "rtmp-play",
-        f"rtmp://127.0.0.1:{port}/live/bench", "-n", str(players), "-r", str(ramp),
+        "taskset", "-c", "1", sys.executable, "-m", "srstwist.tools.bench", server.mode,
+        server.url(), "-n", str(players), "-r", str(ramp),
         "-d", str(duration), "--workers", str(workers), "--json",
     ]
     env = dict(os.environ, PYTHONPATH=REPO)
@@ -214,13 +239,22 @@ def main() -> int:
     parser.add_argument("--players", type=int, nargs="+", default=[100, 500, 1000, 2000])
     parser.add_argument("--duration", type=int, default=20, help="hold, seconds")
     parser.add_argument("--workers", type=int, default=1, help="srs-bench worker processes")
-    parser.add_argument("--servers", nargs="+", default=["srstwist", "nginx-rtmp"])
+    parser.add_argument(
+        "--servers",
+        nargs="+",
+        default=["srstwist", "nginx-rtmp"],
+        choices=["srstwist", "srstwist-http-flv", "nginx-rtmp"],
+    )
     parser.add_argument("--write", action="store_true", help="append to docs/performance.md")
     args = parser.parse_args()
     if shutil.which("nginx") is None and "nginx-rtmp" in args.servers:
         print("nginx is not installed: apt-get install -y nginx-light libnginx-mod-rtmp")
         return 1
-    starters = {"srstwist": start_srstwist, "nginx-rtmp": start_nginx}
+    starters = {
+        "srstwist": start_srstwist,
+        "srstwist-http-flv": start_srstwist_http_flv,
+        "nginx-rtmp": start_nginx,
+    }
     rows = []
     with tempfile.TemporaryDirectory(prefix="srstwist-bench-") as directory:
         stream = make_stream(directory)
