@@ -71,6 +71,7 @@ BUILT: frozenset[str] = frozenset(
         "vhost.http_remux.enabled",
         "vhost.http_remux.mount",
         "vhost.http_remux.hstrs",
+        "vhost.http_remux.fast_cache",
     }
 )
 

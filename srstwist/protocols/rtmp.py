@@ -250,7 +250,7 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
         source, self.source = self.source, None
         if self.publishing:
             self.publishing = False
-            source.unpublish(self)
+            self.factory.hub.unpublish(source, self)
             vhost, app, stream = source.key
             self.factory.hub.stats.on_unpublish(vhost, app, stream, self.factory.clock.seconds())
             self.log.info("unpublish {url}", url=source.url)
@@ -419,7 +419,7 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
             self.factory.hub.release(source)
             raise SourceBusy(f"stream {source.url} is already being published")
         self.session.start_publish(event)
-        source.publish(self)
+        self.factory.hub.publish(source, self)
         self.source = source
         self.publishing = True
         self._register()

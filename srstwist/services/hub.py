@@ -11,6 +11,7 @@ vhost's new config; on shutdown it ends every publisher and consumer.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application import service
@@ -21,6 +22,7 @@ from srstwist.codec.aac import AacConfig
 from srstwist.codec.avc import AvcConfig
 from srstwist.codec.flv import audio_tag_header
 from srstwist.config.model import ServerConfig, VhostConfig
+from srstwist.interfaces import IStreamConsumer, IStreamPublisher
 from srstwist.media.message import SharedMessage
 from srstwist.media.source import Source
 from srstwist.stats import (
@@ -63,6 +65,11 @@ class SourceHub(service.Service):
         self.sources: dict[tuple[str, str, str], Source] = {}
         #: The shared-batch groups of RTMP players, per source and chunk size.
         self.fanouts: dict[tuple[tuple[str, str, str], int], Any] = {}
+        #: Makers of the outputs every published source feeds (HLS, the
+        #: audio fast cache, ...): each takes the source and returns a
+        #: consumer to attach, or None when that output is off for it.
+        self.output_makers: list[Callable[[Source], IStreamConsumer | None]] = []
+        self._outputs: dict[tuple[str, str, str], list[IStreamConsumer]] = {}
         #: What the HTTP API and the heartbeat report.
         self.stats = Statistics(first_id=os.getpid())
         self._sampler = LoopingCall(lambda: self.stats.sample(self.clock.seconds()))
@@ -81,6 +88,39 @@ class SourceHub(service.Service):
             self.sources[key] = found
             self.log.info("source {url} created", url=found.url)
         return found
+
+    def publish(self, source: Source, publisher: IStreamPublisher) -> None:
+        """
+        Make C{publisher} the source's publisher and attach the outputs
+        that feed on it (they get the source's headers and GOP cache, then
+        every message).
+
+        @raise srstwist.media.source.SourceBusy: already published.
+        """
+        source.publish(publisher)
+        outputs = []
+        for make in self.output_makers:
+            try:
+                output = make(source)
+            except Exception:
+                self.log.failure("output for {url} failed to start", url=source.url)
+                continue
+            if output is not None:
+                source.attach(output)
+                outputs.append(output)
+        if outputs:
+            self._outputs[source.key] = outputs
+
+    def unpublish(self, source: Source, publisher: IStreamPublisher) -> None:
+        """
+        The publisher stopped: the outputs close their work (they see
+        C{publisher_changed(False)}) and are detached.
+        """
+        source.unpublish(publisher)
+        if source.publisher is not None:
+            return
+        for output in self._outputs.pop(source.key, []):
+            source.detach(output)
 
     def join(self, source: Source, player: Any, chunk_size: int) -> Any:
         """Add an RTMP player to its source's shared batch (made on demand)."""

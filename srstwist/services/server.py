@@ -35,6 +35,7 @@ from srstwist import SRS_COMPAT_VERSION, __version__
 from srstwist.config.model import ServerConfig, load_config
 from srstwist.config.parser import ConfigError
 from srstwist.config.support import unsupported_directives
+from srstwist.media.fast_cache import FastCaches
 from srstwist.protocols.rtmp import RtmpServerFactory
 from srstwist.services.asprocess import ParentWatchService
 from srstwist.services.hub import ConfigHolder, SourceHub
@@ -60,10 +61,14 @@ LISTEN_BACKLOG = 1024
 _RESTART_ONLY = ("daemon", "work_dir", "asprocess", "stream_casters")
 
 
-def listener_specs(hub: SourceHub, holder: ConfigHolder, reactor: Any) -> Callable[
-    [ServerConfig], list[ListenerSpec]
-]:
+def listener_specs(
+    hub: SourceHub, holder: ConfigHolder, reactor: Any, fast_caches: FastCaches | None = None
+) -> Callable[[ServerConfig], list[ListenerSpec]]:
     """A function giving the listening sockets a config asks for."""
+
+    def http_server() -> Any:
+        app = HttpStreamServer(hub, holder, reactor, fast_caches=fast_caches)
+        return make_site(app.resource(), reactor)
 
     def specs(config: ServerConfig) -> list[ListenerSpec]:
         found = [
@@ -79,7 +84,7 @@ def listener_specs(hub: SourceHub, holder: ConfigHolder, reactor: Any) -> Callab
                 ListenerSpec(
                     "http_server",
                     f"{config.http_server.listen.strports()}:backlog={LISTEN_BACKLOG}",
-                    lambda: make_site(HttpStreamServer(hub, holder, reactor).resource(), reactor),
+                    http_server,
                 )
             )
         return found
@@ -294,6 +299,8 @@ def buildService(
     hub = SourceHub(holder, reactor)
     hub.setServiceParent(root)
     limit = ConnectionLimit(config.max_connections)
-    specs = listener_specs(hub, holder, reactor)
+    fast_caches = FastCaches()
+    hub.output_makers.append(fast_caches.output_for)
+    specs = listener_specs(hub, holder, reactor, fast_caches)
     ListenerGroup(config, reactor, limit, specs).setServiceParent(root)  # type: ignore[arg-type]
     return root

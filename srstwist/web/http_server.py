@@ -29,6 +29,7 @@ from twisted.web.resource import IResource
 from twisted.web.server import Request
 
 from srstwist import SRS_COMPAT_VERSION, __version__
+from srstwist.media.fast_cache import FastCaches
 from srstwist.media.remux import FORMATS, encoder_for
 from srstwist.media.source import Source
 from srstwist.stats import CLIENT_PLAY
@@ -69,13 +70,23 @@ class HttpStreamServer:
     @param hooks: optional; C{play(request_info) -> Deferred} and
         C{stop(request_info)} for C{on_play}/C{on_stop} (HTTP players go
         through the same hooks as RTMP players).
+    @param fast_caches: the audio fast caches new C{.mp3}/C{.aac} players
+        start from.
     """
 
     app = Klein()
     log = Logger()
 
-    def __init__(self, hub: Any, holder: Any, clock: Any, hooks: Any = None) -> None:
+    def __init__(
+        self,
+        hub: Any,
+        holder: Any,
+        clock: Any,
+        hooks: Any = None,
+        fast_caches: FastCaches | None = None,
+    ) -> None:
         self.hub = hub
+        self.fast_caches = fast_caches
         self.holder = holder
         self.clock = clock
         self.hooks = hooks
@@ -189,7 +200,8 @@ class HttpStreamServer:
         else:
             # Audio formats start from the headers, without the GOP cache.
             source.attach(player, replay=False)
-            for message in _headers(source):
+            cached = self.fast_caches.messages(source.key) if self.fast_caches else []
+            for message in _headers(source) + cached:
                 player.deliver(message)
         self.log.info(
             "http {kind} play {url}, publishing={live}",

@@ -39,7 +39,7 @@ vhost mp3.test {{
     http_remux {{ enabled on; mount /mp3/[app]/[stream].mp3; }}
 }}
 vhost aac.test {{
-    http_remux {{ enabled on; mount /aac/[app]/[stream].aac; }}
+    http_remux {{ enabled on; mount /aac/[app]/[stream].aac; fast_cache 2; }}
 }}
 vhost static.test {{
     http_static {{ enabled on; mount [vhost]/; dir {root}/static.test; }}

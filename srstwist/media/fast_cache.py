@@ -1,0 +1,102 @@
+# -*- test-case-name: tests.test_media_fast_cache -*-
+"""
+The audio fast cache of HTTP-MP3 and HTTP-AAC streams (``fast_cache``,
+reference ``media.md`` §7.5).
+
+Audio players start without the GOP cache, so a player that has just
+connected hears nothing until the next frames arrive, and some mobile
+players give up first.  With C{fast_cache N} a published stream keeps up
+to N seconds of its messages, and each new C{.mp3}/C{.aac} player gets
+them in one burst.
+
+SRS's cache is a bucket, not a sliding window: when the span of what it
+holds passes N seconds it is emptied, keeping only the latest sequence
+headers, and fills again.  That is kept: a player therefore gets between
+0 and N seconds at once.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import TYPE_CHECKING
+
+from zope.interface import implementer
+
+from srstwist.interfaces import IStreamConsumer
+from srstwist.media.message import SharedMessage
+
+if TYPE_CHECKING:
+    from srstwist.media.source import Source
+
+__all__ = ["AudioFastCache", "FastCaches"]
+
+_AUDIO_EXTENSIONS = (".mp3", ".aac")
+
+
+@implementer(IStreamConsumer)
+class AudioFastCache:
+    """Up to C{seconds} of one stream's messages, for new audio players."""
+
+    def __init__(self, seconds: float, cid: int = 0) -> None:
+        self.cid = cid
+        self._max_ms = int(seconds * 1000)
+        self._messages: list[SharedMessage] = []
+        self._first_av = -1
+
+    def messages(self) -> list[SharedMessage]:
+        """What a new player gets first (a copy)."""
+        return list(self._messages)
+
+    def deliver(self, message: SharedMessage) -> None:
+        if message.message_type_id not in (8, 9):
+            return  # metadata comes with the headers a player gets anyway
+        self._messages.append(message)
+        if self._first_av < 0:
+            self._first_av = message.timestamp
+        if message.timestamp - self._first_av > self._max_ms:
+            self._empty()
+
+    def _empty(self) -> None:
+        """Keep the latest sequence headers, drop the rest (SRS's shrink)."""
+        kept: dict[int, SharedMessage] = {}
+        for message in self._messages:
+            if message.is_sequence_header:
+                kept[message.message_type_id] = message
+        self._messages = [kept[t] for t in (9, 8) if t in kept]
+        self._first_av = -1
+
+    def publisher_changed(self, publishing: bool) -> None:
+        if not publishing:
+            self._messages = []
+            self._first_av = -1
+
+    def close(self, reason: str) -> None:
+        self._messages = []
+
+
+class FastCaches:
+    """
+    The fast cache of every published audio stream that asks for one.
+
+    L{output_for} is an output maker for the hub: at publish it returns a
+    new cache when the vhost's C{http_remux} mount is C{.mp3} or C{.aac}
+    with C{fast_cache} above 0.
+    """
+
+    def __init__(self) -> None:
+        self._caches: dict[tuple[str, str, str], AudioFastCache] = {}
+
+    def output_for(self, source: Source) -> AudioFastCache | None:
+        remux = source.vhost.http_remux
+        extension = posixpath.splitext(remux.mount)[1]
+        if not remux.enabled or remux.fast_cache <= 0 or extension not in _AUDIO_EXTENSIONS:
+            self._caches.pop(source.key, None)
+            return None
+        cache = AudioFastCache(remux.fast_cache, source.cid)
+        self._caches[source.key] = cache
+        return cache
+
+    def messages(self, key: tuple[str, str, str]) -> list[SharedMessage]:
+        """The cached messages of the stream C{key}, if any."""
+        cache = self._caches.get(key)
+        return cache.messages() if cache is not None else []
