@@ -184,7 +184,9 @@ def start_publisher(stream: str, port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def run_bench(port: int, players: int, duration: int, server: Server, workers: int) -> dict:
+def run_bench(
+    port: int, players: int, duration: int, server: Server, workers: int, sample: int | None = None
+) -> dict:
     """Run srs-bench; sample the server while every player is connected."""
     ramp = 500
     command = [
@@ -192,6 +194,8 @@ def run_bench(port: int, players: int, duration: int, server: Server, workers: i
         server.url(), "-n", str(players), "-r", str(ramp),
         "-d", str(duration), "--workers", str(workers), "--json",
     ]
+    if sample is not None and server.mode == "rtmp-play":
+        command += ["--sample", str(sample)]
     env = dict(os.environ, PYTHONPATH=REPO)
     bench = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # Sample over the middle of the hold, once the ramp is over.
@@ -240,6 +244,12 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=20, help="hold, seconds")
     parser.add_argument("--workers", type=int, default=1, help="srs-bench worker processes")
     parser.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        help="srs-bench --sample K: only K players parse the whole stream (rt from them)",
+    )
+    parser.add_argument(
         "--servers",
         nargs="+",
         default=["srstwist", "nginx-rtmp"],
@@ -265,7 +275,9 @@ def main() -> int:
                 publisher = start_publisher(stream, port)
                 try:
                     time.sleep(3)
-                    report = run_bench(port, players, args.duration, server, args.workers)
+                    report = run_bench(
+                        port, players, args.duration, server, args.workers, args.sample
+                    )
                     line = row(name, players, report)
                 except Exception as e:  # a failed run is a row, not a crash
                     line = f"| {name} | {players} | error: {e} |"

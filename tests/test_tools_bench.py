@@ -790,7 +790,7 @@ class _Feed:
         self.harness.flush()
 
 
-def _run_players(fast: bool, n: int = 20) -> list[ClientResult]:
+def _run_players(fast: bool, n: int = 20, sample: int | None = None) -> list[ClientResult]:
     harness = Harness()
     feed = _Feed(harness)
     for _ in range(100):
@@ -799,7 +799,9 @@ def _run_players(fast: bool, n: int = 20) -> list[ClientResult]:
     runner = Runner(
         clock,
         lambda client: harness.connect(client) and None,
-        lambda i: RtmpPlayClient(i, "b", TARGET, clock, 5.0, fast=fast),
+        lambda i: RtmpPlayClient(
+            i, "b", TARGET, clock, 5.0, fast=fast, count_only=sample is not None and i >= sample
+        ),
         range(n),
         total=n,
         rate=100,
@@ -842,6 +844,24 @@ class InMemoryTests(SynchronousTestCase):
         fast = _run_players(fast=True, n=5)
         full = _run_players(fast=False, n=5)
         self.assertEqual([r.to_dict() for r in fast], [r.to_dict() for r in full])
+
+    def test_sampled(self) -> None:
+        """
+        With a sample, the other clients count bytes past their first key
+        frame: same bytes and start times as parsing clients, no rt.
+        """
+        results = _run_players(fast=True, n=6, sample=2)
+        parsed, counted = results[:2], results[2:]
+        self.assertTrue(all(r.ok for r in results), [r.reason for r in results])
+        self.assertEqual([r.counted_only for r in results], [False] * 2 + [True] * 4)
+        for r in counted:
+            self.assertIsNone(r.rt)
+            self.assertIsNotNone(r.first_keyframe_ms)
+            self.assertLess(r.messages, parsed[0].messages)
+            self.assertGreater(r.bytes, parsed[0].bytes * 0.9)
+        report = build_report(results, mode="rtmp-play", url="u", planned=6, wall_s=2.2, cpu=[])
+        self.assertEqual(report["ok"], 6)
+        self.assertIsNotNone(report["rt"]["med"])
 
     def _player(self, harness: Harness, stream: str, fast: bool = True) -> RtmpPlayClient:
         client = RtmpPlayClient(0, stream, TARGET, harness.clock, 2.0, fast=fast)

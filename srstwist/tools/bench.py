@@ -116,6 +116,7 @@ class BenchOptions:
     timeout: float = 10.0
     input: str | None = None
     full_parse: bool = False
+    sample: int | None = None
     worker: int | None = None
 
 
@@ -173,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="rtmp-play: decode every message with the full session "
         "instead of the fast path (slower; for cross-checks)",
     )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        metavar="K",
+        help="rtmp-play: only clients 0..K-1 parse the whole stream; the others "
+        "stop parsing after their first key frame and count bytes (their kbps, "
+        "first video and failures are measured, their real-time ratio is not). "
+        "For thousands of players on one tester core",
+    )
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     return parser
 
@@ -215,6 +226,7 @@ def parse_args(argv: Sequence[str]) -> BenchOptions:
         timeout=args.timeout,
         input=args.input,
         full_parse=args.full_parse,
+        sample=args.sample,
         worker=args.worker,
     )
 
@@ -365,10 +377,17 @@ def make_clients(options: BenchOptions, plan: Plan, clock: Any) -> tuple[Callabl
 
         return publisher, pace_publishers
     fast = not options.full_parse
+    sample = options.sample
 
     def player(i: int) -> Any:
         return RtmpPlayClient(
-            i, stream_for(plan.stream, i, n, mode), target, clock, timeout, fast=fast
+            i,
+            stream_for(plan.stream, i, n, mode),
+            target,
+            clock,
+            timeout,
+            fast=fast,
+            count_only=fast and sample is not None and i >= sample,
         )
 
     return player, None

@@ -154,6 +154,10 @@ class RtmpPlayClient(_RtmpClient):
     arrives until the run ends.
 
     :param fast: read the chunk stream with the scanner (module docstring).
+    :param count_only: once the first key frame is in, stop parsing and only
+        count bytes (and keep the stall deadline): what lets one tester core
+        hold several thousand players.  Such a client reports kbps and
+        start times but no real-time ratio.
     """
 
     def __init__(
@@ -165,9 +169,12 @@ class RtmpPlayClient(_RtmpClient):
         timeout: float,
         *,
         fast: bool = True,
+        count_only: bool = False,
     ) -> None:
         super().__init__(index, stream, target, clock, timeout)
         self._fast = fast
+        self._count_only = count_only
+        self._counting = False
         self._handshake_left = _HANDSHAKE_SIZE
         self._scanner: ChunkScanner | None = None
         self._ack_window = 0
@@ -178,6 +185,9 @@ class RtmpPlayClient(_RtmpClient):
             return
         result = self.result
         result.bytes += len(data)
+        if self._counting:
+            self.deadline = self.clock.seconds() + self.timeout
+            return
         try:
             scanner = self._scanner
             if scanner is not None:
@@ -200,6 +210,11 @@ class RtmpPlayClient(_RtmpClient):
             return
         if self.phase == STREAMING:
             self.deadline = self.clock.seconds() + self.timeout
+            if self._count_only and self.tally.first_keyframe_at is not None:
+                # Measured what only a parse can tell: from here on, bytes.
+                self._counting = True
+                self._scanner = None
+                result.counted_only = True
         elif self.tally.first_media_at is not None:
             self.enter(STREAMING)
         self.flush()

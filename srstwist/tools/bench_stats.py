@@ -77,6 +77,9 @@ class ClientResult:
     :ivar span_ms: media timestamp span of those messages.
     :ivar media_wall_s: seconds from the first media message to the end.
     :ivar duration_s: seconds from TCP connected to the end.
+    :ivar counted_only: past its first key frame the client only counted
+        bytes (``--sample``): its kbps and start times are measured, its
+        real-time ratio is not.
     """
 
     index: int
@@ -95,6 +98,7 @@ class ClientResult:
     span_ms: int = 0
     media_wall_s: float = 0.0
     duration_s: float = 0.0
+    counted_only: bool = False
 
     @property
     def kbps(self) -> float | None:
@@ -104,7 +108,9 @@ class ClientResult:
     @property
     def rt(self) -> float | None:
         """The real-time ratio, see :func:`realtime_ratio`."""
-        return realtime_ratio(self.span_ms, self.media_wall_s) if self.messages else None
+        if not self.messages or self.counted_only:
+            return None
+        return realtime_ratio(self.span_ms, self.media_wall_s)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict, with the derived ``kbps`` and ``rt``."""

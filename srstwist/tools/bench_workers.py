@@ -69,6 +69,8 @@ def worker_argv(options: BenchOptions, worker: int) -> list[str]:
         argv.append("--allow-remote")
     if options.full_parse:
         argv.append("--full-parse")
+    if options.sample is not None:
+        argv += ["--sample", str(options.sample)]
     return argv
 
 
