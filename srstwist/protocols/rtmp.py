@@ -58,6 +58,16 @@ from srstwist.codec.rtmp_events import (
 from srstwist.codec.rtmp_session import RtmpError
 from srstwist.codec.rtmp_url import RtmpRequestUrl, parse_tc_url
 from srstwist.config.model import VhostConfig
+from srstwist.hooks import (
+    HookRejected,
+    IHookClient,
+    on_close_payload,
+    on_connect_payload,
+    on_play_payload,
+    on_publish_payload,
+    on_stop_payload,
+    on_unpublish_payload,
+)
 from srstwist.interfaces import IStreamPublisher
 from srstwist.media.message import SharedMessage
 from srstwist.media.source import Source, SourceBusy, SourceError
@@ -136,19 +146,68 @@ def _check_refer_for(role: str) -> Check:
     return check
 
 
+def _hook_payload(event: str, protocol: RtmpServerProtocol, request: ClientRequest) -> dict[str, Any]:
+    """The body of an HTTP hook for this client (config-api-hooks.md §4)."""
+    assert request.vhost is not None and request.url is not None
+    url = request.url
+    cid, ip, vhost = protocol.cid, request.ip, request.vhost.name
+    if event == "on_connect":
+        return on_connect_payload(cid, ip, vhost, url.app, request.tc_url, request.page_url)
+    if event == "on_publish":
+        return on_publish_payload(cid, ip, vhost, url.app, request.tc_url, request.stream, url.param)
+    if event == "on_play":
+        return on_play_payload(cid, ip, vhost, url.app, request.stream, url.param, request.page_url)
+    if event == "on_unpublish":
+        return on_unpublish_payload(cid, ip, vhost, url.app, request.stream, url.param)
+    if event == "on_stop":
+        return on_stop_payload(cid, ip, vhost, url.app, request.stream, url.param)
+    sent = protocol.bytes_out + (protocol.player.bytes_sent if protocol.player else 0)
+    return on_close_payload(cid, ip, vhost, url.app, sent, protocol.bytes_in)
+
+
+def _check_hook(event: str) -> Check:
+    """
+    Ask the vhost's C{event} URLs (on_connect, on_publish, on_play): a
+    rejection refuses this client only, with SRS's code.
+    """
+
+    def check(protocol: RtmpServerProtocol, request: ClientRequest) -> defer.Deferred[None] | None:
+        assert request.vhost is not None
+        hooks = request.vhost.http_hooks
+        urls = getattr(hooks, event)
+        client = protocol.factory.hooks
+        if not hooks.enabled or not urls or client is None:
+            protocol.hooks_passed.add(event)
+            return None
+        asked = client.admit(event, urls, _hook_payload(event, protocol, request), protocol.cid)
+
+        def passed(_: object) -> None:
+            protocol.hooks_passed.add(event)
+
+        def rejected(failure: Failure) -> None:
+            failure.trap(HookRejected)
+            raise AccessDenied(failure.value.code, f"{event} hook: {failure.value}")
+
+        return asked.addCallbacks(passed, rejected)
+
+    return check
+
+
 #: The admission chains, in SRS's order (config-api-hooks.md §6.1).
-CONNECT_CHECKS: list[Check] = [_check_vhost, _check_refer]
+CONNECT_CHECKS: list[Check] = [_check_vhost, _check_refer, _check_hook("on_connect")]
 PUBLISH_CHECKS: list[Check] = [
     _check_vhost,
     _check_security("publish"),
     _check_stream_name,
     _check_refer_for("publish"),
+    _check_hook("on_publish"),
 ]
 PLAY_CHECKS: list[Check] = [
     _check_vhost,
     _check_security("play"),
     _check_stream_name,
     _check_refer_for("play"),
+    _check_hook("on_play"),
 ]
 
 
@@ -172,6 +231,10 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
         self._closing = False
         self._got_media = False
         self.bytes_in = 0
+        #: The hooked stages (on_connect, on_publish, on_play) this client
+        #: got past: their pairs (on_close, on_unpublish, on_stop) are
+        #: called when it leaves, as in SRS.
+        self.hooks_passed: set[str] = set()
         #: Bytes written outside the player (handshake, replies).
         self.bytes_out = 0
         #: The statistics entry, once the client is identified.
@@ -219,6 +282,7 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
         self.setTimeout(None)
         self._closing = True
         self._leave()
+        self._notify("on_close", "on_connect")
         if self.session is not None:
             self.session.close()
         if self.stats is not None:
@@ -228,6 +292,23 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
             recv=self.bytes_in,
             sent=self.bytes_out + (self.player.bytes_sent if self.player else 0),
         )
+
+    def _notify(self, event: str, after: str) -> None:
+        """
+        Call the C{event} hooks if this client got past the C{after} stage
+        (SRS calls on_close after any accepted connect, whether or not
+        on_connect has URLs; on_unpublish and on_stop likewise).
+        """
+        request = self.request
+        client = self.factory.hooks
+        if client is None or request is None or request.vhost is None or request.url is None:
+            return
+        hooks = request.vhost.http_hooks
+        urls = getattr(hooks, event)
+        if not hooks.enabled or not urls or after not in self.hooks_passed:
+            return
+        self.hooks_passed.discard(after)
+        client.notify(event, urls, _hook_payload(event, self, request), self.cid)
 
     def close(self, reason: str) -> None:
         """IStreamPublisher: drop this connection."""
@@ -250,11 +331,13 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
         source, self.source = self.source, None
         if self.publishing:
             self.publishing = False
+            self._notify("on_unpublish", "on_publish")
             self.factory.hub.unpublish(source, self)
             vhost, app, stream = source.key
             self.factory.hub.stats.on_unpublish(vhost, app, stream, self.factory.clock.seconds())
             self.log.info("unpublish {url}", url=source.url)
         if self.player is not None:
+            self._notify("on_stop", "on_play")
             self.player.stop()
             if self._fanout is not None:
                 self.factory.hub.part(self._fanout, self.player)
@@ -553,10 +636,14 @@ class RtmpServerFactory(Factory):
 
     noisy = False
 
-    def __init__(self, hub: SourceHub, holder: ConfigHolder, clock: Any) -> None:
+    def __init__(
+        self, hub: SourceHub, holder: ConfigHolder, clock: Any, hooks: IHookClient | None = None
+    ) -> None:
         self.hub = hub
         self.holder = holder
         self.clock = clock
+        #: The HTTP hook client (None: hooks are never called).
+        self.hooks = hooks
 
     # Factory's stub ties buildProtocol to its protocol type variable.
     def buildProtocol(self, addr: IAddress | None) -> RtmpServerProtocol:  # type: ignore[override]

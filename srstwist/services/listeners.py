@@ -255,6 +255,27 @@ class ListenerGroup(service.MultiService):
         for listener in self:
             self.log.info("listen {kind} at {where}", kind=listener.label, where=listener.description)
 
+    def kick(self, cid: int, reason: str = "kicked off") -> bool:
+        """
+        Close the connection C{cid} on any listener (the API's DELETE):
+        through the protocol's own C{close(reason)} when it has one (an RTMP
+        client says why in the log), else by dropping its transport.
+
+        @return: whether such a connection was found.
+        """
+        for listener in self:
+            assert isinstance(listener, ListenerService)
+            for wrapper in listener.tracking.connections:
+                if wrapper.cid != cid:
+                    continue
+                close = getattr(wrapper.wrappedProtocol, "close", None)
+                if callable(close):
+                    close(reason)
+                elif wrapper.transport is not None:
+                    wrapper.transport.loseConnection()
+                return True
+        return False
+
     @defer.inlineCallbacks
     def reconfigure(self, config: object) -> defer.Generator[defer.Deferred[object], object, None]:
         """

@@ -9,6 +9,8 @@ reverse order is the right shutdown order::
     pidfile      before any port binds, so a second copy fails first
     asprocess    (only with ``asprocess on``)
     hub          the live sources; stopped after every connection is closed
+    hooks        the HTTP hook client (its own connection pool, closed on stop)
+    heartbeat    the periodic heartbeat POST (when enabled)
     listeners    last up, first down: stop accepting, close connections
 
 Shutdown stops the children one at a time in reverse order, each bounded by
@@ -35,15 +37,19 @@ from srstwist import SRS_COMPAT_VERSION, __version__
 from srstwist.config.model import ServerConfig, load_config
 from srstwist.config.parser import ConfigError
 from srstwist.config.support import unsupported_directives
+from srstwist.hooks import HookClient
 from srstwist.media.fast_cache import FastCaches
 from srstwist.protocols.rtmp import RtmpServerFactory
 from srstwist.services.asprocess import ParentWatchService
+from srstwist.services.heartbeat import HeartbeatService
 from srstwist.services.hub import ConfigHolder, SourceHub
 from srstwist.services.listeners import ConnectionLimit, ListenerGroup, ListenerSpec
 from srstwist.services.log import LogService
 from srstwist.services.pidfile import PidFileService
 from srstwist.tracelog import PROCESS_OBSERVER, SrsLogObserver, next_cid
-from srstwist.web.http_server import HttpStreamServer
+from srstwist.web.api import HttpApi
+from srstwist.web.api_common import BoundedRequest
+from srstwist.web.http_server import HttpPlayHooks, HttpStreamServer
 from srstwist.web.site import make_site
 
 __all__ = ["SrsService", "buildService", "CHILD_STOP_TIMEOUT", "listener_specs"]
@@ -62,12 +68,22 @@ _RESTART_ONLY = ("daemon", "work_dir", "asprocess", "stream_casters")
 
 
 def listener_specs(
-    hub: SourceHub, holder: ConfigHolder, reactor: Any, fast_caches: FastCaches | None = None
+    hub: SourceHub,
+    holder: ConfigHolder,
+    reactor: Any,
+    fast_caches: FastCaches | None = None,
+    api: HttpApi | None = None,
+    hooks: HookClient | None = None,
 ) -> Callable[[ServerConfig], list[ListenerSpec]]:
     """A function giving the listening sockets a config asks for."""
 
+    def api_site() -> Any:
+        assert api is not None
+        return make_site(api.resource, reactor, request_factory=BoundedRequest)
+
     def http_server() -> Any:
-        app = HttpStreamServer(hub, holder, reactor, fast_caches=fast_caches)
+        play_hooks = HttpPlayHooks(hooks) if hooks is not None else None
+        app = HttpStreamServer(hub, holder, reactor, hooks=play_hooks, fast_caches=fast_caches)
         return make_site(app.resource(), reactor)
 
     def specs(config: ServerConfig) -> list[ListenerSpec]:
@@ -75,7 +91,7 @@ def listener_specs(
             ListenerSpec(
                 "rtmp",
                 f"{endpoint.strports()}:backlog={LISTEN_BACKLOG}",
-                lambda: RtmpServerFactory(hub, holder, reactor),
+                lambda: RtmpServerFactory(hub, holder, reactor, hooks),
             )
             for endpoint in config.listen
         ]
@@ -85,6 +101,14 @@ def listener_specs(
                     "http_server",
                     f"{config.http_server.listen.strports()}:backlog={LISTEN_BACKLOG}",
                     http_server,
+                )
+            )
+        if config.http_api.enabled and api is not None:
+            found.append(
+                ListenerSpec(
+                    "http_api",
+                    f"{config.http_api.listen.strports()}:backlog={LISTEN_BACKLOG}",
+                    api_site,
                 )
             )
         return found
@@ -298,9 +322,26 @@ def buildService(
         ParentWatchService(stop=reactor.stop, clock=reactor).setServiceParent(root)
     hub = SourceHub(holder, reactor)
     hub.setServiceParent(root)
+    hooks = HookClient(reactor)
+    hooks.setName("hooks")
+    hooks.setServiceParent(root)
     limit = ConnectionLimit(config.max_connections)
     fast_caches = FastCaches()
     hub.output_makers.append(fast_caches.output_for)
-    specs = listener_specs(hub, holder, reactor, fast_caches)
-    ListenerGroup(config, reactor, limit, specs).setServiceParent(root)  # type: ignore[arg-type]
+    kicker: list[ListenerGroup] = []
+    api = HttpApi(
+        hub.stats,
+        lambda: holder.config,
+        reactor,
+        lambda cid: bool(kicker) and kicker[0].kick(cid, "kicked off by the HTTP API"),
+        reactor.seconds(),
+        connections=lambda: limit.count,
+    )
+    heartbeat = HeartbeatService(hooks, lambda: holder.config, reactor, api.summaries)
+    heartbeat.setName("heartbeat")
+    heartbeat.setServiceParent(root)
+    specs = listener_specs(hub, holder, reactor, fast_caches, api, hooks)
+    group = ListenerGroup(config, reactor, limit, specs)  # type: ignore[arg-type]
+    kicker.append(group)
+    group.setServiceParent(root)
     return root

@@ -24,11 +24,14 @@ from klein import Klein
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.protocols.basic import FileSender
+from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from twisted.web.server import Request
 
 from srstwist import SRS_COMPAT_VERSION, __version__
+from srstwist.config.model import VhostConfig
+from srstwist.hooks import HookRejected, IHookClient, on_play_payload, on_stop_payload
 from srstwist.media.fast_cache import FastCaches
 from srstwist.media.remux import FORMATS, encoder_for
 from srstwist.media.source import Source
@@ -45,7 +48,7 @@ from srstwist.web.mounts import (
 )
 from srstwist.web.static import VodError, content_type, file_resource, flv_vod_prefix
 
-__all__ = ["HttpStreamServer", "SERVER_HEADER"]
+__all__ = ["HttpStreamServer", "HttpPlayHooks", "SERVER_HEADER"]
 
 #: The Server header: ours, and the SRS version we answer for.
 SERVER_HEADER = f"srstwist/{__version__} (SRS/{SRS_COMPAT_VERSION} compatible)"
@@ -67,9 +70,8 @@ class HttpStreamServer:
     @param hub: the source registry (L{srstwist.services.hub.SourceHub}).
     @param holder: the config in force (read per request).
     @param clock: for players' timers.
-    @param hooks: optional; C{play(request_info) -> Deferred} and
-        C{stop(request_info)} for C{on_play}/C{on_stop} (HTTP players go
-        through the same hooks as RTMP players).
+    @param hooks: optional L{HttpPlayHooks}: C{on_play}/C{on_stop} (HTTP
+        players go through the same hooks as RTMP players).
     @param fast_caches: the audio fast caches new C{.mp3}/C{.aac} players
         start from.
     """
@@ -141,11 +143,27 @@ class HttpStreamServer:
             return b""
         cid = _cid(request)
         hooks = self.hooks
-        if hooks is not None:
-            admitted = hooks.play(_hook_info(request, route, cid))
-            admitted.addCallback(lambda _: self._start_live(request, route, encoder, cid))
-            return admitted
-        return self._start_live(request, route, encoder, cid)
+        if hooks is None:
+            return self._start_live(request, route, encoder, cid)
+        admitted = hooks.play(route.vhost, _hook_info(request, route, cid))
+
+        def refused(failure: Failure) -> bytes:
+            failure.trap(HookRejected)
+            self.log.warn(
+                "http play {vhost}/{app}/{stream} rejected by on_play: {why}",
+                vhost=route.vhost.name,
+                app=route.app,
+                stream=route.stream,
+                why=str(failure.value),
+                cid=cid,
+            )
+            request.setHeader(b"cache-control", None)  # type: ignore[arg-type]
+            return _plain(request, 403, "Forbidden: rejected by the on_play hook")
+
+        admitted.addCallbacks(
+            lambda _: self._start_live(request, route, encoder, cid), refused
+        )
+        return admitted
 
     def _start_live(
         self, request: Request, route: LiveRoute, encoder: Any, cid: int
@@ -167,7 +185,7 @@ class HttpStreamServer:
             if request.channel is not None:  # None once the connection is gone
                 request.unregisterProducer()
             if self.hooks is not None:
-                self.hooks.stop(_hook_info(request, route, cid))
+                self.hooks.stop(route.vhost, _hook_info(request, route, cid))
             self.log.info(
                 "http {kind} play {url} done, {size} bytes",
                 kind=route.extension[1:],
@@ -265,6 +283,38 @@ class HttpStreamServer:
 
         sending.addBoth(closed)
         return sending
+
+
+class HttpPlayHooks:
+    """
+    C{on_play} and C{on_stop} for HTTP players, as SRS's HTTP stream calls
+    them (reference ``config-api-hooks.md`` §4), through the server's hook
+    client.
+    """
+
+    def __init__(self, client: IHookClient) -> None:
+        self.client = client
+
+    def play(self, vhost: VhostConfig, info: dict[str, Any]) -> defer.Deferred[None]:
+        """Ask the vhost's C{on_play} URLs; fails with L{HookRejected}."""
+        hooks = vhost.http_hooks
+        if not hooks.enabled or not hooks.on_play:
+            return defer.succeed(None)
+        payload = on_play_payload(
+            info["client_id"], info["ip"], vhost.name, info["app"], info["stream"],
+            info["param"], info["pageUrl"],
+        )  # fmt: skip
+        return self.client.admit("on_play", hooks.on_play, payload, info["client_id"])
+
+    def stop(self, vhost: VhostConfig, info: dict[str, Any]) -> None:
+        """Tell the vhost's C{on_stop} URLs (failures are logged there)."""
+        hooks = vhost.http_hooks
+        if not hooks.enabled or not hooks.on_stop:
+            return
+        payload = on_stop_payload(
+            info["client_id"], info["ip"], vhost.name, info["app"], info["stream"], info["param"]
+        )
+        self.client.notify("on_stop", hooks.on_stop, payload, info["client_id"])
 
 
 def _start_offset(request: Request) -> int:

@@ -112,10 +112,18 @@ class HardenedChannel(HTTPChannel):
         transport.abortConnection()
 
 
-def make_site(resource: IResource, reactor: Any, timeout: float = IDLE_TIMEOUT) -> Site:
+def make_site(
+    resource: IResource,
+    reactor: Any,
+    timeout: float = IDLE_TIMEOUT,
+    request_factory: Any = None,
+) -> Site:
     """A Site for C{resource} on our hardened channel, without access logs."""
     site = Site(resource, timeout=timeout, reactor=reactor)
     site.protocol = HardenedChannel  # type: ignore[assignment]
+    site.displayTracebacks = False
+    if request_factory is not None:
+        site.requestFactory = request_factory
     site.noisy = False
     site.log = lambda request: None  # type: ignore[method-assign]
     return site

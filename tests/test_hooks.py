@@ -1,0 +1,428 @@
+"""
+Tests for :mod:`srstwist.hooks`: the accept/reject rule (reference
+``config-api-hooks.md`` §4.2), the payloads (§4.3), the ``on_hls_notify``
+URL (§4.4), and :class:`~srstwist.hooks.HookClient` over
+``treq.testing.StubTreq`` (ordered URLs, rejection, 500, garbage, a hanging
+server driven by a ``Clock``) and once over real sockets on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from treq.testing import HasHeaders, RequestSequence, StringStubbingResource, StubTreq
+from twisted.internet import reactor as _reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Site
+from zope.interface.verify import verifyObject
+
+from srstwist.hooks import (
+    ERROR_HTTP_DATA_INVALID,
+    ERROR_HTTP_STATUS_INVALID,
+    ERROR_RESPONSE_CODE,
+    ERROR_SOCKET_TIMEOUT,
+    ERROR_ST_CONNECT,
+    HookClient,
+    HookRejected,
+    IHookClient,
+    encode_payload,
+    hls_notify_url,
+    hook_verdict,
+    judge_hook_response,
+    on_close_payload,
+    on_connect_payload,
+    on_dvr_payload,
+    on_hls_payload,
+    on_play_payload,
+    on_publish_payload,
+    on_stop_payload,
+    on_unpublish_payload,
+)
+
+reactor: Any = _reactor
+
+_PUBLISH = on_publish_payload(
+    107, "192.0.2.10", "__defaultVhost__", "live", "rtmp://192.0.2.1/live?token=abc",
+    "livestream", "?token=abc",
+)  # fmt: skip
+
+
+class VerdictTests(SynchronousTestCase):
+    """``hook_verdict`` and ``judge_hook_response`` over SRS's table."""
+
+    TABLE = [
+        (200, b"0", 0),
+        (200, b'{"code":0}', 0),
+        (200, b'{"code":0,"data":"whatever"}', 0),
+        (200, b' {"code": 0}\n', 0),
+        (200, b"", ERROR_HTTP_DATA_INVALID),
+        (200, b"0\n", ERROR_HTTP_DATA_INVALID),
+        (200, b"1", ERROR_HTTP_DATA_INVALID),
+        (200, b'"0"', ERROR_HTTP_DATA_INVALID),
+        (200, b"[0]", ERROR_HTTP_DATA_INVALID),
+        (200, b"null", ERROR_HTTP_DATA_INVALID),
+        (200, b"ok", ERROR_HTTP_DATA_INVALID),
+        (200, b"\xff\xfe", ERROR_HTTP_DATA_INVALID),
+        (200, b"{}", ERROR_RESPONSE_CODE),
+        (200, b'{"code":"0"}', ERROR_RESPONSE_CODE),
+        (200, b'{"code":0.0}', ERROR_RESPONSE_CODE),
+        (200, b'{"code":false}', ERROR_RESPONSE_CODE),
+        (200, b'{"code":1}', ERROR_RESPONSE_CODE),
+        (200, b'{"code":-1}', ERROR_RESPONSE_CODE),
+        (201, b"0", ERROR_HTTP_STATUS_INVALID),
+        (302, b"0", ERROR_HTTP_STATUS_INVALID),
+        (500, b'{"code":0}', ERROR_HTTP_STATUS_INVALID),
+    ]
+
+    def test_table(self) -> None:
+        """Each answer is judged as SRS judges it."""
+        for status, body, code in self.TABLE:
+            self.assertEqual(judge_hook_response(status, body), code, (status, body))
+            self.assertEqual(hook_verdict(status, body), code == 0, (status, body))
+
+
+class PayloadTests(SynchronousTestCase):
+    """The JSON bodies: fields and their order."""
+
+    def test_on_publish_example(self) -> None:
+        """The reference's on_publish example, byte for byte."""
+        self.assertEqual(
+            encode_payload(_PUBLISH),
+            b'{"action":"on_publish","client_id":107,"ip":"192.0.2.10",'
+            b'"vhost":"__defaultVhost__","app":"live","tcUrl":"rtmp://192.0.2.1/live?token=abc",'
+            b'"stream":"livestream","param":"?token=abc"}',
+        )
+
+    def test_field_orders(self) -> None:
+        """Every event has SRS's fields in SRS's order."""
+        common = ["action", "client_id", "ip", "vhost", "app"]
+        stream = common + ["stream", "param"]
+        cases: list[tuple[dict[str, Any], list[str]]] = [
+            (on_connect_payload(1, "i", "v", "a", "t", "p"), common + ["tcUrl", "pageUrl"]),
+            (on_close_payload(1, "i", "v", "a", 10, 20),
+             ["action", "client_id", "ip", "vhost", "send_bytes", "recv_bytes", "app"]),
+            (on_unpublish_payload(1, "i", "v", "a", "s", ""), stream),
+            (on_play_payload(1, "i", "v", "a", "s", "", "pg"), stream + ["pageUrl"]),
+            (on_stop_payload(1, "i", "v", "a", "s", ""), stream),
+            (on_dvr_payload(1, "i", "v", "a", "s", "", "/w", "f.flv"), stream + ["cwd", "file"]),
+            (on_hls_payload(1, "i", "v", "a", "s", "", duration=9.5, cwd="/w", file="f.ts",
+                            url="a/f.ts", m3u8="./a/s.m3u8", m3u8_url="a/s.m3u8", seq_no=3),
+             stream + ["duration", "cwd", "file", "url", "m3u8", "m3u8_url", "seq_no"]),
+        ]  # fmt: skip
+        for payload, keys in cases:
+            self.assertEqual(list(payload), keys, payload["action"])
+        self.assertEqual(
+            [payload["action"] for payload, _ in cases],
+            ["on_connect", "on_close", "on_unpublish", "on_play", "on_stop", "on_dvr", "on_hls"],
+        )
+
+    def test_strings_escaped(self) -> None:
+        """Quotes in client-supplied strings give valid JSON (SRS's Bug is not kept)."""
+        body = encode_payload(on_connect_payload(1, "i", "v", "a", 'rtmp://h/a"b', "x\\y"))
+        self.assertEqual(json.loads(body)["tcUrl"], 'rtmp://h/a"b')
+
+    def test_hls_notify_url(self) -> None:
+        """Variables are replaced; an absolute segment URI replaces the template."""
+        self.assertEqual(
+            hls_notify_url("http://cdn/[app]/[stream]/[ts_url][param]", "live", "s", "s-1.ts",
+                           "?k=v"),
+            "http://cdn/live/s/s-1.ts?k=v",
+        )  # fmt: skip
+        self.assertEqual(
+            hls_notify_url("http://cdn/[ts_url]", "live", "s", "http://edge/live/s-1.ts", ""),
+            "http://edge/live/s-1.ts",
+        )
+
+
+def _client(resource: Resource, clock: Clock | None = None) -> tuple[HookClient, Clock, StubTreq]:
+    clock = clock or Clock()
+    stub = StubTreq(resource)
+    return HookClient(clock, http_client=stub), clock, stub
+
+
+class _Hanging(Resource):
+    """Answers nothing, or headers and part of a body, and never finishes."""
+
+    isLeaf = True
+
+    def __init__(self, partial: bytes | None = None) -> None:
+        super().__init__()
+        self.requests: list[Any] = []
+        self.partial = partial
+
+    def render(self, request: Any) -> Any:
+        self.requests.append(request)
+        if self.partial is not None:
+            request.setHeader(b"content-length", b"1000")
+            request.write(self.partial)
+        return NOT_DONE_YET
+
+
+class _Endless(Resource):
+    """Sends one large chunk of body and never finishes."""
+
+    isLeaf = True
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def render(self, request: Any) -> Any:
+        request.write(b"x" * self.size)
+        return NOT_DONE_YET
+
+
+class HookClientStubTests(SynchronousTestCase):
+    """``HookClient`` over ``StubTreq``."""
+
+    def sequence(self, responses: list[tuple[str, tuple[int, dict[str, Any], bytes]]]) -> Any:
+        """A ``RequestSequence`` of POSTs of :data:`_PUBLISH` to the given URLs."""
+        body = encode_payload(_PUBLISH)
+        headers = HasHeaders({b"content-type": [b"application/json"]})
+        return RequestSequence(
+            [((b"post", url, {}, headers, body), response) for url, response in responses]
+        )
+
+    def test_interface(self) -> None:
+        """``HookClient`` provides ``IHookClient``."""
+        client, _, _ = _client(Resource())
+        verifyObject(IHookClient, client)
+
+    def test_admit_all_accept(self) -> None:
+        """Every URL is POSTed in order with the JSON body, and the client is admitted."""
+        seq = self.sequence([
+            ("http://hooks.example/a/", (200, {}, b"0")),
+            ("http://hooks.example/b/", (200, {}, b'{"code":0}')),
+        ])  # fmt: skip
+        client, _, _ = _client(StringStubbingResource(seq))
+        with seq.consume(self.fail):
+            d = client.admit("on_publish",
+                             ["http://hooks.example/a/", "http://hooks.example/b/"],
+                             _PUBLISH, cid=107)  # fmt: skip
+            self.assertIsNone(self.successResultOf(d))
+
+    def test_admit_stops_at_first_rejection(self) -> None:
+        """The first refusing URL rejects; later URLs are not called."""
+        seq = self.sequence([
+            ("http://hooks.example/a/", (200, {}, b'{"code":1}')),
+        ])  # fmt: skip
+        client, _, _ = _client(StringStubbingResource(seq))
+        with seq.consume(self.fail):
+            d = client.admit("on_publish",
+                             ["http://hooks.example/a/", "http://hooks.example/b/"],
+                             _PUBLISH, cid=107)  # fmt: skip
+            failure = self.failureResultOf(d, HookRejected)
+        self.assertEqual(failure.value.url, "http://hooks.example/a/")
+        self.assertEqual(failure.value.code, ERROR_RESPONSE_CODE)
+
+    def test_admit_500(self) -> None:
+        """A 500 rejects with 4005."""
+        seq = self.sequence([("http://hooks.example/a/", (500, {}, b"0"))])
+        client, _, _ = _client(StringStubbingResource(seq))
+        with seq.consume(self.fail):
+            d = client.admit("on_publish", ["http://hooks.example/a/"], _PUBLISH, cid=107)
+            self.assertEqual(self.failureResultOf(d, HookRejected).value.code,
+                             ERROR_HTTP_STATUS_INVALID)  # fmt: skip
+
+    def test_admit_garbage(self) -> None:
+        """A body that is neither ``0`` nor JSON rejects with 3008."""
+        seq = self.sequence([("http://hooks.example/a/", (200, {}, b"<html>ok</html>"))])
+        client, _, _ = _client(StringStubbingResource(seq))
+        with seq.consume(self.fail):
+            d = client.admit("on_publish", ["http://hooks.example/a/"], _PUBLISH, cid=107)
+            self.assertEqual(self.failureResultOf(d, HookRejected).value.code,
+                             ERROR_HTTP_DATA_INVALID)  # fmt: skip
+
+    def test_admit_no_urls(self) -> None:
+        """No URLs admits at once."""
+        client, _, _ = _client(Resource())
+        self.assertIsNone(self.successResultOf(client.admit("on_connect", [], {}, cid=1)))
+
+    def test_admit_timeout(self) -> None:
+        """A server that never answers rejects with 1011 once the timeout passes."""
+        hanging = _Hanging()
+        client, clock, _ = _client(hanging)
+        d = client.admit("on_play", ["http://hooks.example/a"], _PUBLISH, cid=107)
+        self.assertNoResult(d)
+        self.assertEqual(len(hanging.requests), 1)
+        clock.advance(29.9)
+        self.assertNoResult(d)
+        clock.advance(0.2)
+        self.assertEqual(self.failureResultOf(d, HookRejected).value.code, ERROR_SOCKET_TIMEOUT)
+
+    def test_admit_timeout_mid_body(self) -> None:
+        """A server that stalls mid-body is covered by the same timeout."""
+        hanging = _Hanging(partial=b'{"code"')
+        client, clock, stub = _client(hanging)
+        d = client.admit("on_play", ["http://hooks.example/a"], _PUBLISH, cid=107)
+        stub.flush()
+        self.assertNoResult(d)
+        clock.advance(30)
+        self.assertEqual(self.failureResultOf(d, HookRejected).value.code, ERROR_SOCKET_TIMEOUT)
+
+    def test_admit_too_long(self) -> None:
+        """An answer longer than the limit rejects with 3008 without reading it all."""
+        client, _, stub = _client(_Endless(100_000))
+        d = client.admit("on_play", ["http://hooks.example/a"], _PUBLISH, cid=107)
+        stub.flush()
+        self.assertEqual(self.failureResultOf(d, HookRejected).value.code,
+                         ERROR_HTTP_DATA_INVALID)  # fmt: skip
+
+    def test_admit_cancel(self) -> None:
+        """Cancelling an admission in progress abandons it."""
+        client, _, _ = _client(_Hanging())
+        d = client.admit("on_play", ["http://hooks.example/a"], _PUBLISH, cid=107)
+        d.cancel()
+        self.failureResultOf(d)
+
+    def test_notify_calls_every_url(self) -> None:
+        """``on_stop`` calls every URL even after a failure, and never fails."""
+        seq = self.sequence([
+            ("http://hooks.example/a/", (500, {}, b"")),
+            ("http://hooks.example/b/", (200, {}, b"0")),
+        ])  # fmt: skip
+        client, _, _ = _client(StringStubbingResource(seq))
+        with seq.consume(self.fail):
+            d = client.notify("on_stop",
+                              ["http://hooks.example/a/", "http://hooks.example/b/"],
+                              _PUBLISH, cid=107)  # fmt: skip
+            self.assertIsNone(self.successResultOf(d))
+
+    def test_notify_hls_stops_at_failure(self) -> None:
+        """``on_hls`` stops at its first failing URL, without failing."""
+        seq = self.sequence([("http://hooks.example/a/", (200, {}, b"1"))])
+        client, _, _ = _client(StringStubbingResource(seq))
+        with seq.consume(self.fail):
+            d = client.notify("on_hls",
+                              ["http://hooks.example/a/", "http://hooks.example/b/"],
+                              _PUBLISH, cid=107)  # fmt: skip
+            self.assertIsNone(self.successResultOf(d))
+
+    def test_notify_timeout(self) -> None:
+        """A hanging notification is logged and ends after the timeout."""
+        client, clock, _ = _client(_Hanging())
+        d = client.notify("on_close", ["http://hooks.example/a"], {"action": "on_close"}, cid=9)
+        self.assertNoResult(d)
+        clock.advance(30)
+        self.assertIsNone(self.successResultOf(d))
+
+    def test_notify_hls_get(self) -> None:
+        """``on_hls_notify`` GETs each URL with its variables replaced; the status is ignored."""
+        seq = RequestSequence([
+            ((b"get", "http://cdn.example/live/s-1.ts", {b"k": [b"v"]}, HasHeaders({}), b""),
+             (404, {}, b"not found")),
+            ((b"get", "http://cdn2.example/live/s", {}, HasHeaders({}), b""),
+             (200, {}, b"x" * 1000)),
+        ])  # fmt: skip
+        client, _, _ = _client(StringStubbingResource(seq))
+        with seq.consume(self.fail):
+            d = client.notify_hls(
+                ["http://cdn.example/[app]/[ts_url][param]", "http://cdn2.example/[app]/[stream]"],
+                app="live", stream="s", ts_url="s-1.ts", param="?k=v", nb_notify=64, cid=5,
+            )  # fmt: skip
+            self.assertIsNone(self.successResultOf(d))
+
+    def test_notify_hls_reads_at_most(self) -> None:
+        """``on_hls_notify`` stops reading after ``nb_notify`` bytes of an endless answer."""
+        client, _, stub = _client(_Endless(10_000))
+        d = client.notify_hls(["http://cdn.example/x"], app="live", stream="s", ts_url="t",
+                              param="", nb_notify=64, cid=5)  # fmt: skip
+        stub.flush()
+        self.assertIsNone(self.successResultOf(d))
+
+    def test_notify_hls_timeout(self) -> None:
+        """``on_hls_notify`` gives up after 10 s and skips the rest."""
+        hanging = _Hanging()
+        client, clock, _ = _client(hanging)
+        d = client.notify_hls(["http://cdn.example/a", "http://cdn.example/b"], app="live",
+                              stream="s", ts_url="t", param="", nb_notify=64, cid=5)  # fmt: skip
+        clock.advance(10)
+        self.assertIsNone(self.successResultOf(d))
+        self.assertEqual(len(hanging.requests), 1)
+
+    def test_close_without_pool(self) -> None:
+        """With an injected client and no pool, close fires at once."""
+        client, _, _ = _client(Resource())
+        self.assertIsNone(self.successResultOf(client.close()))
+
+
+class _Receiver(Resource):
+    """A hook server: records each body and answers by path."""
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bodies: list[tuple[bytes, dict[str, Any]]] = []
+
+    def render_POST(self, request: Any) -> bytes:
+        self.bodies.append((request.path, json.loads(request.content.read())))
+        if request.path == b"/reject":
+            return b'{"code":403}'
+        if request.path == b"/error":
+            request.setResponseCode(500)
+            return b"oops"
+        return b"0"
+
+
+class HookClientEndToEndTests(TestCase):
+    """``HookClient`` with its own pool against a real server on 127.0.0.1."""
+
+    def setUp(self) -> None:
+        self.receiver = _Receiver()
+        self.port = reactor.listenTCP(0, Site(self.receiver), interface="127.0.0.1")
+        self.addCleanup(self.port.stopListening)
+        self.client = HookClient(reactor)
+        self.addCleanup(self.client.close)
+        self.base = f"http://127.0.0.1:{self.port.getHost().port}"
+
+    @inlineCallbacks
+    def test_accept(self) -> Any:
+        """Both URLs receive the JSON body in order and the client is admitted."""
+        yield self.client.admit(
+            "on_publish", [self.base + "/a", self.base + "/b?x=1"], _PUBLISH, cid=107
+        )
+        self.assertEqual([path for path, _ in self.receiver.bodies], [b"/a", b"/b"])
+        self.assertEqual(self.receiver.bodies[0][1], _PUBLISH)
+
+    @inlineCallbacks
+    def test_reject(self) -> Any:
+        """A ``code`` other than 0 rejects and the next URL is not called."""
+        d = self.client.admit(
+            "on_play", [self.base + "/reject", self.base + "/a"], _PUBLISH, cid=107
+        )
+        failure = yield self.assertFailure(d, HookRejected)
+        self.assertEqual(failure.code, ERROR_RESPONSE_CODE)
+        self.assertEqual([path for path, _ in self.receiver.bodies], [b"/reject"])
+
+    @inlineCallbacks
+    def test_error_status(self) -> Any:
+        """A 500 rejects with 4005."""
+        d = self.client.admit("on_connect", [self.base + "/error"], _PUBLISH, cid=107)
+        failure = yield self.assertFailure(d, HookRejected)
+        self.assertEqual(failure.code, ERROR_HTTP_STATUS_INVALID)
+
+    @inlineCallbacks
+    def test_down_server(self) -> Any:
+        """A server that refuses connections rejects with 1018."""
+        port = reactor.listenTCP(0, Site(Resource()), interface="127.0.0.1")
+        address = port.getHost()
+        yield port.stopListening()
+        d = self.client.admit(
+            "on_connect", [f"http://127.0.0.1:{address.port}/"], _PUBLISH, cid=107
+        )
+        failure = yield self.assertFailure(d, HookRejected)
+        self.assertEqual(failure.code, ERROR_ST_CONNECT)
+
+    @inlineCallbacks
+    def test_service_stop_closes_pool(self) -> Any:
+        """Stopping the client as a service closes its kept-alive connections."""
+        yield self.client.notify("on_close", [self.base + "/a"], {"action": "on_close"}, cid=1)
+        self.client.startService()
+        done: Deferred[None] = self.client.stopService()
+        yield done
+        self.assertEqual(len(self.receiver.bodies), 1)

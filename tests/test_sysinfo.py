@@ -1,0 +1,303 @@
+"""
+Tests for :mod:`srstwist.sysinfo`: the ``/proc`` parsers on sample text,
+the sampler's rates on a fake ``/proc`` tree, and one read of the real
+``/proc`` (reference ``config-api-hooks.md`` §3.5.4-3.5.8).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from srstwist.sysinfo import (
+    SELF_STAT_FIELDS,
+    NetDevice,
+    SystemSampler,
+    is_internet_address,
+    meminfo_view,
+    parse_cpu_stat,
+    parse_diskstats_ticks,
+    parse_loadavg,
+    parse_meminfo,
+    parse_net_dev,
+    parse_self_stat,
+    parse_snmp_tcp_established,
+    parse_sockstat,
+    parse_uptime,
+    parse_vmstat,
+    pick_server_ip,
+    rusage_view,
+)
+
+_SELF_STAT = (
+    "27915 (my (odd) prog) R 27913 27913 25760 0 -1 4194304 99 0 0 0 7 3 0 0 20 0 1 0 "
+    "794874 3133440 417 18446744073709551615 93828293373952 93828293393833 140733420384624 "
+    "0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 93828293409840 93828293411456\n"
+)
+_NET_DEV = """\
+Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo: 227553630001 34690178    0 12810    0     0          0         0 227553630001 34690178    0    0    0     0       0          0
+  eth0: 340930760   13419    0    0    0     0          0         0  1116211   10909    0    0    0     0       0          0
+"""  # noqa: E501
+_DISKSTATS = """\
+   7       0 loop0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0
+   8       0 sda 100 0 800 50 200 0 1600 70 0 1234 120
+   8       1 sda1 10 0 80 5 20 0 160 7 0 99 12
+ 259       0 nvme0n1 5 0 40 2 3 0 24 1 0 66 3
+"""
+
+
+class ParserTests(SynchronousTestCase):
+    """The pure parsers."""
+
+    def test_self_stat(self) -> None:
+        """Every field by name; ``comm`` with parentheses even when it has some inside."""
+        stat = parse_self_stat(_SELF_STAT)
+        self.assertEqual(list(stat), list(SELF_STAT_FIELDS))
+        self.assertEqual(stat["pid"], 27915)
+        self.assertEqual(stat["comm"], "(my (odd) prog)")
+        self.assertEqual(stat["state"], "R")
+        self.assertEqual((stat["ppid"], stat["utime"], stat["stime"]), (27913, 7, 3))
+        self.assertEqual(stat["rsslim"], 18446744073709551615)
+        self.assertEqual(stat["tpgid"], -1)
+
+    def test_self_stat_short(self) -> None:
+        """An old kernel's shorter line leaves the missing fields 0."""
+        stat = parse_self_stat("1 (init) S 0 1 1 0 -1 4194560 5 6")
+        self.assertEqual((stat["minflt"], stat["cminflt"], stat["cguest_time"]), (5, 6, 0))
+
+    def test_self_stat_garbage(self) -> None:
+        """A line without ``(comm)`` is refused."""
+        self.assertRaises(ValueError, parse_self_stat, "garbage")
+
+    def test_cpu_stat(self) -> None:
+        """The aggregate line, guest_nice left out; per-CPU lines ignored."""
+        cpu = parse_cpu_stat("cpu0 1 2 3 4\ncpu  341270 0 42443 1193919 706 0 8875 257 0 9\n")
+        self.assertEqual(
+            cpu,
+            {"user": 341270, "nice": 0, "sys": 42443, "idle": 1193919, "iowait": 706,
+             "irq": 0, "softirq": 8875, "steal": 257, "guest": 0},
+        )  # fmt: skip
+        self.assertEqual(sum(parse_cpu_stat("").values()), 0)
+
+    def test_meminfo(self) -> None:
+        """The six fields SRS reads, and the derived ones."""
+        mem = parse_meminfo(
+            "MemTotal:  1000 kB\nMemFree: 300 kB\nMemAvailable: 900 kB\nBuffers: 50 kB\n"
+            "Cached: 150 kB\nSwapCached: 0 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n"
+        )
+        self.assertEqual(mem["MemTotal"], 1000)
+        view = meminfo_view(mem)
+        self.assertEqual((view["MemActive"], view["RealInUse"], view["NotInUse"]),
+                         (700, 500, 500))  # fmt: skip
+        self.assertEqual((view["percent_ram"], view["percent_swap"]), (0.5, 0.0))
+
+    def test_meminfo_empty(self) -> None:
+        """No MemTotal gives zero percentages, not a division by zero."""
+        self.assertEqual(meminfo_view(parse_meminfo(""))["percent_ram"], 0.0)
+
+    def test_loadavg_and_uptime(self) -> None:
+        """Load averages and uptime as floats."""
+        self.assertEqual(parse_loadavg("0.12 0.39 0.51 1/78 27918\n"), (0.12, 0.39, 0.51))
+        self.assertEqual(parse_uptime("7948.74 11939.19\n"), (7948.74, 11939.19))
+        self.assertEqual(parse_uptime(""), (0.0, 0.0))
+
+    def test_vmstat(self) -> None:
+        """``pgpgin`` and ``pgpgout``."""
+        self.assertEqual(
+            parse_vmstat("nr_free_pages 5\npgpgin 1199653\npgpgout 3048200\npgpgoutclean 1\n"),
+            (1199653, 3048200),
+        )
+
+    def test_diskstats(self) -> None:
+        """``io_ticks`` summed over the named devices only."""
+        self.assertEqual(parse_diskstats_ticks(_DISKSTATS, ["sda", "nvme0n1"]), 1234 + 66)
+        self.assertEqual(parse_diskstats_ticks(_DISKSTATS, []), 0)
+
+    def test_net_dev(self) -> None:
+        """Interfaces with receive and transmit bytes."""
+        self.assertEqual(
+            parse_net_dev(_NET_DEV),
+            [NetDevice("lo", 227553630001, 227553630001), NetDevice("eth0", 340930760, 1116211)],
+        )
+
+    def test_sockstat(self) -> None:
+        """TCP alloc and TIME_WAIT, UDP in use."""
+        self.assertEqual(
+            parse_sockstat("sockets: used 10\nTCP: inuse 1 orphan 0 tw 4 alloc 9 mem 187\n"
+                           "UDP: inuse 2 mem 0\nUDPLITE: inuse 0\n"),
+            {"tcp_alloc": 9, "tcp_tw": 4, "udp_inuse": 2},
+        )  # fmt: skip
+
+    def test_snmp(self) -> None:
+        """``CurrEstab`` found by its header, not its position."""
+        self.assertEqual(
+            parse_snmp_tcp_established(
+                "Ip: Forwarding\nIp: 1\nTcp: RtoAlgorithm MaxConn CurrEstab InSegs\n"
+                "Tcp: 1 -1 42 100\nUdp: InDatagrams\nUdp: 5\n"
+            ),
+            42,
+        )
+
+    def test_internet_addresses(self) -> None:
+        """SRS's private ranges, and its odd loopback range of two addresses."""
+        for address, public in (("127.0.0.1", False), ("127.0.0.2", True), ("10.1.2.3", False),
+                                ("172.16.0.1", False), ("172.32.0.1", True),
+                                ("192.168.1.1", False), ("8.8.8.8", True),
+                                ("nonsense", False)):  # fmt: skip
+            self.assertEqual(is_internet_address(address), public, address)
+
+    def test_pick_server_ip(self) -> None:
+        """The index wraps over the non-loopback addresses; none gives ``""``."""
+        addresses = ["127.0.0.1", "10.0.0.1", "192.0.2.1"]
+        self.assertEqual([pick_server_ip(addresses, i) for i in range(3)],
+                         ["10.0.0.1", "192.0.2.1", "10.0.0.1"])  # fmt: skip
+        self.assertEqual(pick_server_ip(["127.0.0.1"], 0), "")
+
+    def test_rusage_view(self) -> None:
+        """Whole seconds of CPU, every field by SRS's name."""
+        import resource
+
+        view = rusage_view(resource.getrusage(resource.RUSAGE_SELF))
+        self.assertEqual(len(view), 16)
+        self.assertIsInstance(view["ru_utime"], int)
+        self.assertGreater(view["ru_maxrss"], 0)
+
+
+def _write(root: str, files: dict[tuple[str, ...], str]) -> None:
+    for parts, text in files.items():
+        path = os.path.join(root, *parts)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+
+
+class _Usage:
+    ru_utime = 2.9
+    ru_stime = 1.1
+    ru_maxrss = 500
+
+    def __getattr__(self, name: str) -> int:
+        return 0
+
+
+class SamplerTests(SynchronousTestCase):
+    """``SystemSampler`` on a fake ``/proc`` tree."""
+
+    def setUp(self) -> None:
+        self.root = self.mktemp()
+        self.files = {
+            ("self", "stat"): "9 (srs) S 1 9 9 0 -1 0 0 0 0 0 100 100 0 0 20 0 1 0 5 0 0 0",
+            ("stat",): "cpu  100 0 100 800 0 0 0 0 0 0\n",
+            ("meminfo",): "MemTotal: 1000 kB\nMemFree: 500 kB\n",
+            ("vmstat",): "pgpgin 1000\npgpgout 5000\n",
+            ("diskstats",): "   8 0 sda 1 0 1 1 1 0 1 1 0 1000 1\n",
+            ("net", "dev"): _NET_DEV,
+        }
+        _write(self.root, self.files)
+        self.sampler = SystemSampler(
+            proc=self.root, getrusage=_Usage, disks=lambda: ["sda"], cpus=(4, 2),
+            clock_ticks=100, addresses=lambda: [("lo", "127.0.0.1"), ("eth0", "8.8.4.4")],
+        )  # fmt: skip
+
+    def test_before_first_sample(self) -> None:
+        """Before any sample everything is zero and ``ok`` false, as SRS."""
+        view = self.sampler.rusages_view()
+        self.assertEqual((view["ok"], view["sample_time"], view["ru_maxrss"]), (False, 0, 0))
+        self.assertIs(self.sampler.system_proc_stats_view()["ok"], False)
+
+    def test_rates_between_samples(self) -> None:
+        """CPU, self CPU, disk KB/s and busy come from the last two samples."""
+        self.sampler.sample(1000.0)
+        self.assertEqual(self.sampler.cpu_percent, 0.0)
+        self.files[("self", "stat")] = "9 (srs) S 1 9 9 0 -1 0 0 0 0 0 250 150 0 0 20 0 1 0 5 0 0 0"
+        self.files[("stat",)] = "cpu  250 0 150 1000 0 0 0 0 0 0\n"
+        self.files[("vmstat",)] = "pgpgin 3000\npgpgout 5000\n"
+        self.files[("diskstats",)] = "   8 0 sda 1 0 1 1 1 0 1 1 0 2000 1\n"
+        _write(self.root, self.files)
+        self.sampler.sample(1002.0)
+        # 200 busy jiffies of 400.
+        self.assertEqual(self.sampler.system_proc_stats_view()["percent"], 0.5)
+        # 200 jiffies of our own over 2 s at 100 Hz: one whole core.
+        self.assertEqual(self.sampler.self_proc_stats_view()["percent"], 1.0)
+        self.assertEqual((self.sampler.disk_read_kbps, self.sampler.disk_write_kbps), (1000, 0))
+        self.assertEqual(self.sampler.disk_busy, 0.5)
+
+    def test_summaries(self) -> None:
+        """The summaries object: SRS's keys in order, network split by address kind."""
+        self.sampler.sample(1000.0)
+        body = self.sampler.summaries(
+            now=1003.0, start_time=990.0, srs_recv_bytes=5, srs_send_bytes=6,
+            srs_sample_time=1001.0, conn_srs=3, argv=["srs", "-c", "x.conf"], cwd="/w",
+        )  # fmt: skip
+        self.assertEqual(list(body), ["code", "data"])
+        data = body["data"]
+        self.assertEqual(list(data), ["ok", "now_ms", "self", "system"])
+        self.assertEqual(
+            list(data["self"]),
+            ["version", "pid", "ppid", "argv", "cwd", "mem_kbyte", "mem_percent",
+             "cpu_percent", "srs_uptime"],
+        )  # fmt: skip
+        self.assertEqual(data["self"]["argv"], "srs -c x.conf")
+        self.assertEqual(data["self"]["srs_uptime"], 13.0)
+        self.assertEqual(data["self"]["mem_percent"], 0.5)
+        system = data["system"]
+        self.assertEqual(
+            list(system),
+            ["cpu_percent", "disk_read_KBps", "disk_write_KBps", "disk_busy_percent",
+             "mem_ram_kbyte", "mem_ram_percent", "mem_swap_kbyte", "mem_swap_percent", "cpus",
+             "cpus_online", "uptime", "ilde_time", "load_1m", "load_5m", "load_15m",
+             "net_sample_time", "net_recv_bytes", "net_send_bytes", "net_recvi_bytes",
+             "net_sendi_bytes", "srs_sample_time", "srs_recv_bytes", "srs_send_bytes",
+             "conn_sys", "conn_sys_et", "conn_sys_tw", "conn_sys_udp", "conn_srs"],
+        )  # fmt: skip
+        self.assertEqual((system["cpus"], system["cpus_online"]), (4, 2))
+        self.assertEqual((system["net_recv_bytes"], system["net_send_bytes"]),
+                         (340930760, 1116211))  # fmt: skip
+        self.assertEqual(system["net_recvi_bytes"], 227553630001)
+        self.assertEqual((system["srs_sample_time"], system["srs_recv_bytes"]), (1001000, 5))
+        self.assertEqual(system["conn_srs"], 3)
+
+    def test_missing_files(self) -> None:
+        """Files a system lacks read as zeros, without an error."""
+        sampler = SystemSampler(proc=self.mktemp(), getrusage=_Usage, addresses=lambda: [])
+        sampler.sample(1.0)
+        self.assertIs(sampler.meminfos_view()["ok"], True)
+        self.assertEqual(sampler.meminfos_view()["MemTotal"], 0)
+
+    def test_refresh(self) -> None:
+        """``refresh`` samples only when the last sample is old enough."""
+        self.sampler.refresh(10.0)
+        self.sampler.refresh(12.0)
+        self.assertEqual(self.sampler.sample_time, 10.0)
+        self.sampler.refresh(13.0)
+        self.assertEqual(self.sampler.sample_time, 13.0)
+
+
+class RealProcTests(SynchronousTestCase):
+    """One read of the real ``/proc``."""
+
+    def test_smoke(self) -> None:
+        """On Linux, the real files give real, non-zero figures."""
+        if not sys.platform.startswith("linux"):
+            raise self.skipTest("no /proc here")
+        sampler = SystemSampler()
+        sampler.sample(1.0)
+        self.assertEqual(sampler.self_stat["pid"], os.getpid())
+        self.assertGreater(sampler.meminfo["MemTotal"], 0)
+        self.assertGreater(sum(sampler.cpu.values()), 0)
+        self.assertGreater(sampler.uptime[0], 0)
+        self.assertGreater(sampler.rusage["ru_maxrss"], 0)
+        self.assertTrue(any(device.name == "lo" for device in sampler.net_devices))
+        summaries = sampler.summaries(
+            now=2.0,
+            start_time=1.0,
+            srs_recv_bytes=0,
+            srs_send_bytes=0,
+            srs_sample_time=None,
+            conn_srs=0,
+        )
+        self.assertGreater(summaries["data"]["system"]["mem_ram_kbyte"], 0)
