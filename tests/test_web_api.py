@@ -186,9 +186,8 @@ class IndexTests(ApiTestCase):
         self.assertEqual(self.get_json("/api/whatever")["urls"], {"v1": "the api version 1.0"})
 
     def test_bare_redirects(self) -> None:
-        """``/api``, ``/api/v1``, ``/api/v1/vhosts``... redirect (302) to the slash form."""
-        for bare in ("/api", "/api/v1", "/api/v1/vhosts", "/api/v1/streams", "/api/v1/clients",
-                     "/console"):  # fmt: skip
+        """``/api``, ``/api/v1`` and ``/console`` redirect (302) to the slash form."""
+        for bare in ("/api", "/api/v1", "/console"):
             code, headers, body = self.request("GET", bare)
             self.assertEqual(code, 302, bare)
             self.assertEqual(headers.getRawHeaders(b"location"), [bare.encode() + b"/"])
@@ -196,8 +195,15 @@ class IndexTests(ApiTestCase):
 
     def test_redirect_keeps_query(self) -> None:
         """The query string follows the redirect."""
-        code, headers, _ = self.request("GET", "/api/v1/streams?callback=cb")
-        self.assertEqual(headers.getRawHeaders(b"location"), [b"/api/v1/streams/?callback=cb"])
+        code, headers, _ = self.request("GET", "/api/v1?callback=cb")
+        self.assertEqual(headers.getRawHeaders(b"location"), [b"/api/v1/?callback=cb"])
+
+    def test_bare_lists_answered(self) -> None:
+        """``/api/v1/streams`` (no slash) answers like ``/api/v1/streams/``, unlike SRS."""
+        for name in ("vhosts", "streams", "clients"):
+            self.assertEqual(
+                self.get_json(f"/api/v1/{name}"), self.get_json(f"/api/v1/{name}/"), name
+            )
 
     def test_root_is_not_found(self) -> None:
         """``/`` and unknown paths are 404 with a JSON code, never HTML."""

@@ -10,6 +10,7 @@ reverse order is the right shutdown order::
     asprocess    (only with ``asprocess on``)
     hub          the live sources; stopped after every connection is closed
     hooks        the HTTP hook client (its own connection pool, closed on stop)
+    hls          HLS writers (attached to sources by the hub at publish)
     heartbeat    the periodic heartbeat POST (when enabled)
     listeners    last up, first down: stop accepting, close connections
 
@@ -37,11 +38,12 @@ from srstwist import SRS_COMPAT_VERSION, __version__
 from srstwist.config.model import ServerConfig, load_config
 from srstwist.config.parser import ConfigError
 from srstwist.config.support import unsupported_directives
-from srstwist.hooks import HookClient
+from srstwist.hooks import HookClient, on_hls_payload
 from srstwist.media.fast_cache import FastCaches
 from srstwist.protocols.rtmp import RtmpServerFactory
 from srstwist.services.asprocess import ParentWatchService
 from srstwist.services.heartbeat import HeartbeatService
+from srstwist.services.hls import HlsService
 from srstwist.services.hub import ConfigHolder, SourceHub
 from srstwist.services.listeners import ConnectionLimit, ListenerGroup, ListenerSpec
 from srstwist.services.log import LogService
@@ -288,6 +290,40 @@ def _log_findings(log: Logger, config: ServerConfig, announced: set[str]) -> Non
         log.warn("{finding}", finding=message)
 
 
+def hls_notifier(
+    holder: ConfigHolder, hooks: HookClient, hub: SourceHub
+) -> Callable[[str, dict[str, Any]], None]:
+    """
+    What HLS calls when a segment is done: the vhost's C{on_hls} POST and
+    C{on_hls_notify} GET (reference ``media.md`` §4.12), with the
+    publisher's address from the statistics.
+    """
+
+    def notify(event: str, payload: dict[str, Any]) -> None:
+        vhost = holder.config.vhost(payload["vhost"])
+        if vhost is None or not vhost.http_hooks.enabled:
+            return
+        urls = getattr(vhost.http_hooks, event)
+        if not urls:
+            return
+        cid = payload["client_id"]
+        client = hub.stats.client(cid)
+        ip = client.ip if client is not None else ""
+        app, stream = payload["app"], payload["stream"]
+        if event == "on_hls_notify":
+            hooks.notify_hls(urls, app, stream, payload["ts_url"], "", payload["nb_notify"], cid)
+            return
+        body = on_hls_payload(
+            cid, ip, vhost.name, app, stream, "",
+            duration=payload["duration"], cwd=payload["cwd"], file=payload["file"],
+            url=payload["url"], m3u8=payload["m3u8"], m3u8_url=payload["m3u8_url"],
+            seq_no=payload["seq_no"],
+        )  # fmt: skip
+        hooks.notify("on_hls", urls, body, cid)
+
+    return notify
+
+
 def buildService(
     config: ServerConfig,
     reactor: Any,
@@ -337,6 +373,9 @@ def buildService(
         reactor.seconds(),
         connections=lambda: limit.count,
     )
+    hls = HlsService(reactor, hls_notifier(holder, hooks, hub), utc_time=config.utc_time)
+    hls.setServiceParent(root)
+    hub.output_makers.append(hls.output_for)
     heartbeat = HeartbeatService(hooks, lambda: holder.config, reactor, api.summaries)
     heartbeat.setName("heartbeat")
     heartbeat.setServiceParent(root)
