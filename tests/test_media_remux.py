@@ -68,3 +68,30 @@ class AudioTests(SynchronousTestCase):
         """Only .flv, .mp3 and .aac are live formats here."""
         self.assertRaises(RemuxError, encoder_for, ".mkv")
         self.assertIsInstance(encoder_for(".aac"), AacLiveEncoder)
+
+
+class TsTests(SynchronousTestCase):
+    """HTTP-TS from a real capture."""
+
+    def test_capture(self) -> None:
+        """
+        A captured ffmpeg stream becomes whole 188-byte packets that start
+        with the PAT and PMT, with H.264 and AAC PES and PCRs on keyframes.
+        """
+        from tests.rtmp_peer import captured_media
+
+        encoder = encoder_for(".ts")
+        self.assertEqual(encoder.start(), b"")
+        body = b"".join(
+            encoder.encode(SharedMessage.from_raw(raw), raw.timestamp) for raw in captured_media()
+        )
+        self.assertGreater(len(body), 10_000)
+        self.assertEqual(len(body) % 188, 0)
+        packets = [body[i : i + 188] for i in range(0, len(body), 188)]
+        self.assertTrue(all(p[0] == 0x47 for p in packets))
+        pids = [((p[1] & 0x1F) << 8) | p[2] for p in packets]
+        self.assertEqual(pids[:2], [0, 0x1001])
+        self.assertIn(0x100, pids)
+        self.assertIn(0x101, pids)
+        pcrs = [p for p in packets if p[3] & 0x20 and p[4] and p[5] & 0x10]
+        self.assertGreater(len(pcrs), 0)

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_media_remux -*-
 """
-Live HTTP stream bodies: what an HTTP-FLV, HTTP-MP3 or HTTP-AAC player
+Live HTTP stream bodies: what an HTTP-FLV, HTTP-TS, HTTP-MP3 or HTTP-AAC player
 receives for each message of a source (reference ``media.md`` §7.3).
 
 Each encoder is sans-IO: L{LiveEncoder.start} gives the bytes that open the
@@ -19,7 +19,10 @@ from __future__ import annotations
 from typing import Protocol
 
 from srstwist.codec.aac import AacConfig, AacError, adts_header, parse_aac_sequence_header
-from srstwist.codec.flv import SoundFormat, flv_header
+from srstwist.codec.avc import AvcError, parse_avc_sequence_header
+from srstwist.codec.flv import SoundFormat, VideoCodec, flv_header
+from srstwist.codec.ts import STREAM_TYPE_AAC, STREAM_TYPE_H264, STREAM_TYPE_MP3, TsError, TsMuxer
+from srstwist.codec.ts_es import AvcEsBuilder, aac_es, composition_time, mp3_es
 from srstwist.media.message import SharedMessage
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "FlvLiveEncoder",
     "Mp3LiveEncoder",
     "AacLiveEncoder",
+    "TsLiveEncoder",
     "ID3_TAG",
     "RemuxError",
     "encoder_for",
@@ -123,9 +127,86 @@ class AacLiveEncoder:
             return b""
 
 
+class TsLiveEncoder:
+    """
+    One endless MPEG-TS for an HTTP-TS player, from the HLS muxer
+    (``media.md`` §7.3): PAT and PMT before the first frame and whenever
+    the program changes, H.264 as Annex-B access units with SPS/PPS before
+    each IDR, AAC as ADTS or MP3, one PES per frame, a PCR on every video
+    keyframe (on every audio PES when there is no video, where SRS gives
+    audio-only streams no PCR at all and players stall).
+
+    The program lists what the player has seen so far; a stream whose
+    audio starts after its video gets a new PMT version then.  Frames that
+    cannot be muxed (no sequence header yet, a codec TS does not carry
+    here) are skipped.
+    """
+
+    content_type = "video/MP2T"
+    wants_gop = True
+
+    def __init__(self) -> None:
+        self._muxer = TsMuxer()
+        self._avc = AvcEsBuilder()
+        self._aac: AacConfig | None = None
+        self._video: int | None = None
+        self._audio: int | None = None
+
+    def start(self) -> bytes:
+        return b""  # SRS sends nothing, headers included, until media
+
+    def encode(self, message: SharedMessage, timestamp: int) -> bytes:
+        payload = message.payload
+        if not payload:
+            return b""
+        try:
+            if message.is_video:
+                return self._encode_video(payload, timestamp, message.is_keyframe)
+            if message.is_audio:
+                return self._encode_audio(payload, timestamp)
+        except (TsError, AvcError, AacError):
+            return b""
+        return b""
+
+    def _encode_video(self, payload: bytes, timestamp: int, keyframe: bool) -> bytes:
+        if payload[0] & 0x0F != VideoCodec.AVC or len(payload) < 2:
+            return b""
+        if payload[1] == 0:  # sequence header
+            self._avc.set_config(parse_avc_sequence_header(payload))
+            return b""
+        es = self._avc.access_unit(payload)
+        if es is None:
+            return b""
+        self._video = STREAM_TYPE_H264
+        self._muxer.set_program(self._video, self._audio)
+        dts = timestamp * 90
+        pts = (timestamp + composition_time(payload)) * 90
+        return self._muxer.write_pes(
+            STREAM_TYPE_H264, es, pts, dts, pcr=keyframe, random_access=keyframe
+        )
+
+    def _encode_audio(self, payload: bytes, timestamp: int) -> bytes:
+        sound_format = payload[0] >> 4
+        if sound_format == SoundFormat.AAC:
+            if len(payload) < 2:
+                return b""
+            if payload[1] == 0:
+                self._aac = parse_aac_sequence_header(payload)
+                return b""
+            es, stream_type = aac_es(self._aac, payload), STREAM_TYPE_AAC
+        elif sound_format == SoundFormat.MP3:
+            es, stream_type = mp3_es(payload), STREAM_TYPE_MP3
+        else:
+            return b""
+        self._audio = stream_type
+        self._muxer.set_program(self._video, self._audio)
+        return self._muxer.write_pes(stream_type, es, timestamp * 90, pcr=self._video is None)
+
+
 #: The live formats by mount extension.
 FORMATS: dict[str, type[LiveEncoder]] = {
     ".flv": FlvLiveEncoder,
+    ".ts": TsLiveEncoder,
     ".mp3": Mp3LiveEncoder,
     ".aac": AacLiveEncoder,
 }
@@ -133,7 +214,7 @@ FORMATS: dict[str, type[LiveEncoder]] = {
 
 def encoder_for(extension: str) -> LiveEncoder:
     """
-    A new encoder for a mount's extension (C{.flv}, C{.mp3}, C{.aac}).
+    A new encoder for a mount's extension (C{.flv}, C{.ts}, C{.mp3}, C{.aac}).
 
     @raise RemuxError: any other extension.
     """

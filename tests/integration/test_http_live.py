@@ -41,6 +41,9 @@ vhost mp3.test {{
 vhost aac.test {{
     http_remux {{ enabled on; mount /aac/[app]/[stream].aac; fast_cache 2; }}
 }}
+vhost ts.test {{
+    http_remux {{ enabled on; mount /ts/[app]/[stream].ts; }}
+}}
 vhost static.test {{
     http_static {{ enabled on; mount [vhost]/; dir {root}/static.test; }}
 }}
@@ -80,29 +83,36 @@ class LiveFormatsTests(_HttpBase):
     """FLV, MP3 and AAC live streams probe and play as real players expect."""
 
     @defer.inlineCallbacks
-    def test_flv_mp3_aac(self) -> Any:
+    def test_flv_ts_mp3_aac(self) -> Any:
         """
-        ffprobe sees H.264+AAC in the FLV, MP3 in the .mp3 and AAC in the
-        .aac stream; ffmpeg reads 5 s of FLV without an error.
+        ffprobe sees H.264+AAC in the FLV and the TS, MP3 in the .mp3 and
+        AAC in the .aac stream; ffmpeg reads FLV and TS without a warning.
         """
         yield self.start_server()
         self.publish("live/s", 14)
         self.publish("live?vhost=mp3.test/m", 14, video=False, audio_codec="libmp3lame")
         self.publish("live?vhost=aac.test/a", 14, video=False)
+        self.publish("live?vhost=ts.test/t", 14, size="160x120")
         yield self.wait_publish("__defaultVhost__", "live/s")
+        yield self.wait_publish("ts.test", "live/t")
         yield self.wait_publish("mp3.test", "live/m")
         yield self.wait_publish("aac.test", "live/a")
 
         probes = [
             self.start(ffprobe("-show_streams", self.http(path)))
-            for path in ("/live/s.flv", "/mp3/live/m.mp3", "/aac/live/a.aac")
+            for path in ("/live/s.flv", "/mp3/live/m.mp3", "/aac/live/a.aac", "/ts/live/t.ts")
         ]
+        read_ts = self.start(
+            ["ffmpeg", "-nostdin", "-v", "warning", "-i", self.http("/ts/live/t.ts"),
+             "-t", "4", "-f", "null", "-"]
+        )  # fmt: skip
         read = self.start(
             ["ffmpeg", "-nostdin", "-v", "error", "-i", self.http("/live/s.flv"),
              "-t", "5", "-f", "null", "-"]
         )  # fmt: skip
-        results = yield defer.gatherResults([p.ended for p in [*probes, read]])
-        for child, result in zip([*probes, read], results, strict=True):
+        everyone = [*probes, read, read_ts]
+        results = yield defer.gatherResults([p.ended for p in everyone])
+        for child, result in zip(everyone, results, strict=True):
             self.assertEqual(result[0], 0, child.output)
 
         def codecs(probe: Program) -> dict[str, str]:
@@ -111,7 +121,9 @@ class LiveFormatsTests(_HttpBase):
         self.assertEqual(codecs(probes[0]), {"video": "h264", "audio": "aac"})
         self.assertEqual(codecs(probes[1]), {"audio": "mp3"})
         self.assertEqual(codecs(probes[2]), {"audio": "aac"})
+        self.assertEqual(codecs(probes[3]), {"video": "h264", "audio": "aac"})
         self.assertEqual(read.output.strip(), "", "ffmpeg reported errors reading HTTP-FLV")
+        self.assertEqual(read_ts.output.strip(), "", "ffmpeg reported problems reading HTTP-TS")
 
     @defer.inlineCallbacks
     def test_static_files_and_vod(self) -> Any:
