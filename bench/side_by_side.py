@@ -185,10 +185,15 @@ def start_publisher(stream: str, port: int) -> subprocess.Popen[bytes]:
 
 
 def run_bench(
-    port: int, players: int, duration: int, server: Server, workers: int, sample: int | None = None
+    port: int,
+    players: int,
+    duration: int,
+    server: Server,
+    workers: int,
+    sample: int | None = None,
+    ramp: int = 500,
 ) -> dict:
     """Run srs-bench; sample the server while every player is connected."""
-    ramp = 500
     command = [
         "taskset", "-c", "1", sys.executable, "-m", "srstwist.tools.bench", server.mode,
         server.url(), "-n", str(players), "-r", str(ramp),
@@ -227,14 +232,15 @@ def row(server: str, players: int, report: dict) -> str:
         f"| {server} | {players} | {report.get('ok')} | {report.get('failed')} | "
         f"{report['server_cpu']:.0f}% | {report['server_rss_mb']:.0f} MB | "
         f"{stat('kbps', 'p5')} | {stat('rt', 'med')} | "
-        f"{stat('first_video_ms', 'med')} | {stat('first_video_ms', 'p95')} |"
+        f"{stat('first_video_ms', 'med')} | {stat('first_video_ms', 'p95')} | "
+        f"{(report.get('cpu') or {}).get('percent', '-')}% |"
     )
 
 
 HEADER = (
     "| server | players | ok | failed | server CPU | RSS | kbps p5 | rt median | "
-    "first video median ms | first video p95 ms |\n"
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    "first video median ms | first video p95 ms | tester CPU |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 )
 
 
@@ -243,6 +249,7 @@ def main() -> int:
     parser.add_argument("--players", type=int, nargs="+", default=[100, 500, 1000, 2000])
     parser.add_argument("--duration", type=int, default=20, help="hold, seconds")
     parser.add_argument("--workers", type=int, default=1, help="srs-bench worker processes")
+    parser.add_argument("--rate", type=int, default=500, help="players started per second")
     parser.add_argument(
         "--sample",
         type=int,
@@ -276,7 +283,7 @@ def main() -> int:
                 try:
                     time.sleep(3)
                     report = run_bench(
-                        port, players, args.duration, server, args.workers, args.sample
+                        port, players, args.duration, server, args.workers, args.sample, args.rate
                     )
                     line = row(name, players, report)
                 except Exception as e:  # a failed run is a row, not a crash
