@@ -306,6 +306,16 @@ class SegmenterTests(SynchronousTestCase):
         self.assertTrue(4.0 <= closed(events)[0].duration <= 4.8)
         self.assertNotIn(VIDEO_PID, {p.pid for p in parse_packets(data_of(events))})
 
+    def test_audio_only_tail(self) -> None:
+        """
+        Audio only: the segments cover the stream up to its last frame,
+        including the frames aggregated after the last PES's start.
+        """
+        events = run(HlsSegmenter("v", "live", "s"), audio_stream(10))
+        durations = [e.duration for e in closed(events)]
+        self.assertEqual(len(durations), 3)
+        self.assertAlmostEqual(sum(durations), 9.982, places=3)
+
     def test_video_only(self) -> None:
         """Video only: the PMT declares no audio."""
         events = run(HlsSegmenter("v", "live", "s"), av_stream(6, audio=False))

@@ -143,6 +143,8 @@ class _PendingAudio:
     stream_type: int
     pts: int
     frames: list[bytes]
+    #: The newest frame's PTS: the segment lasts at least until it.
+    last: int = 0
 
 
 class HlsSegmenter:
@@ -425,6 +427,7 @@ class HlsSegmenter:
         if pending is None:
             pending = self._pending = _PendingAudio(stream_type, pts, [])
         pending.frames.append(es)
+        pending.last = pts
         fragment = self._config.hls_fragment
         if self._overflow(pending.pts, self._config.hls_aof_ratio * fragment):
             self._reap(pending.pts, now)
@@ -458,6 +461,11 @@ class HlsSegmenter:
         pure = self._declare()[0] is None
         es = pending.frames[0] if len(pending.frames) == 1 else b"".join(pending.frames)
         self._write(pending.stream_type, es, pending.pts, pending.pts, pure)
+        # The PES carries its first frame's PTS, but its later frames count
+        # too: else the last segment of a publish loses up to 720 ms and
+        # one holding a single PES is dropped as empty.
+        if pending.last > pending.pts:
+            self._update_duration(pending.last)
 
     def _write(self, stream_type: int, es: bytes, pts: int, dts: int, pcr: bool) -> None:
         segment = self._current
