@@ -64,6 +64,7 @@ __all__ = [
     "judge_hook_response",
     "hook_verdict",
     "encode_payload",
+    "hook_param",
     "on_connect_payload",
     "on_close_payload",
     "on_publish_payload",
@@ -189,6 +190,15 @@ def on_close_payload(
     }
 
 
+def hook_param(param: str) -> str:
+    """
+    The ``param`` field: a query string with its leading ``?`` (§4.3), or
+    ``""``.  HTTP players hand over the raw query of their URL, which has
+    no ``?``; RTMP's already has one.
+    """
+    return param if not param or param.startswith("?") else "?" + param
+
+
 def on_publish_payload(
     client_id: int, ip: str, vhost: str, app: str, tc_url: str, stream: str, param: str
 ) -> dict[str, Any]:
@@ -201,7 +211,7 @@ def on_publish_payload(
         "app": app,
         "tcUrl": tc_url,
         "stream": stream,
-        "param": param,
+        "param": hook_param(param),
     }
 
 
@@ -215,7 +225,7 @@ def _stream_payload(
         "vhost": vhost,
         "app": app,
         "stream": stream,
-        "param": param,
+        "param": hook_param(param),
     }
 
 

@@ -31,6 +31,7 @@ from srstwist.hooks import (
     IHookClient,
     encode_payload,
     hls_notify_url,
+    hook_param,
     hook_verdict,
     judge_hook_response,
     on_close_payload,
@@ -119,6 +120,22 @@ class PayloadTests(SynchronousTestCase):
             [payload["action"] for payload, _ in cases],
             ["on_connect", "on_close", "on_unpublish", "on_play", "on_stop", "on_dvr", "on_hls"],
         )
+
+    def test_param_has_its_question_mark(self) -> None:
+        """
+        ``param`` is the query with its ``?`` whoever builds the payload: an
+        HTTP player's raw query (``token=abc``) gets one, RTMP's keeps its own.
+        """
+        self.assertEqual(hook_param(""), "")
+        self.assertEqual(hook_param("?token=abc"), "?token=abc")
+        self.assertEqual(hook_param("token=abc"), "?token=abc")
+        for payload in (
+            on_play_payload(1, "i", "v", "a", "s", "token=abc", ""),
+            on_stop_payload(1, "i", "v", "a", "s", "token=abc"),
+            on_unpublish_payload(1, "i", "v", "a", "s", "?token=abc"),
+            on_publish_payload(1, "i", "v", "a", "t", "s", "token=abc"),
+        ):
+            self.assertEqual(payload["param"], "?token=abc", payload["action"])
 
     def test_strings_escaped(self) -> None:
         """Quotes in client-supplied strings give valid JSON (SRS's Bug is not kept)."""

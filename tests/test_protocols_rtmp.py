@@ -5,6 +5,8 @@ server protocol, in memory, with real media from an ffmpeg capture.
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from srstwist.codec.amf0 import decode_all
@@ -306,3 +308,74 @@ class TimeoutTests(SynchronousTestCase):
         self.assertFalse(player.lost)
         source = harness.hub.find("__defaultVhost__", "live", "s")
         self.assertIsNone(source)
+
+
+class _Hooks:
+    """An IHookClient whose blocking hooks answer as the test says, later."""
+
+    def __init__(self) -> None:
+        self.asked: dict[str, Any] = {}
+        self.notified: list[str] = []
+
+    def admit(self, event: str, urls: Any, payload: Any, cid: int) -> Any:
+        from twisted.internet import defer
+
+        self.asked[event] = defer.Deferred()
+        return self.asked[event]
+
+    def notify(self, event: str, urls: Any, payload: Any, cid: int) -> Any:
+        from twisted.internet import defer
+
+        self.notified.append(event)
+        return defer.succeed(None)
+
+
+_HOOKED = """listen 1935;
+vhost __defaultVhost__ {
+    http_hooks {
+        enabled on;
+        on_connect http://127.0.0.1:9/c; on_close http://127.0.0.1:9/c;
+        on_publish http://127.0.0.1:9/s; on_unpublish http://127.0.0.1:9/s;
+    }
+}
+"""
+
+
+class HookTests(SynchronousTestCase):
+    """Blocking hooks decide admission; the notifications that pair with them follow."""
+
+    def setUp(self) -> None:
+        self.harness = Harness(_HOOKED)
+        self.hooks = _Hooks()
+        self.harness.factory.hooks = self.hooks  # type: ignore[assignment]
+
+    def test_on_close_after_refused_on_connect(self) -> None:
+        """A client on_connect refuses still gets its on_close, as in SRS."""
+        from srstwist.hooks import HookRejected
+
+        client = ScriptedClient(_URL, "s", "publish")
+        self.harness.connect(client)
+        self.hooks.asked["on_connect"].errback(HookRejected("http://127.0.0.1:9/c", "403", 3064))
+        self.harness.flush()
+        self.assertTrue(client.lost)
+        self.assertEqual(self.hooks.notified, ["on_close"])
+
+    def test_client_gone_before_hook_answers(self) -> None:
+        """
+        A publisher that leaves while on_publish is asked is not admitted when
+        the hook accepts afterwards: no source, no statistics entry, no
+        on_unpublish.
+        """
+        client = ScriptedClient(_URL, "s", "publish")
+        self.harness.connect(client)
+        self.hooks.asked["on_connect"].callback(None)
+        self.harness.flush()
+        self.assertIn("on_publish", self.hooks.asked)
+        assert client.transport is not None
+        client.transport.loseConnection()
+        self.harness.flush()
+        self.hooks.asked["on_publish"].callback(None)
+        self.harness.flush()
+        self.assertIsNone(self.harness.hub.find("__defaultVhost__", "live", "s"))
+        self.assertEqual(self.harness.hub.stats.client_count, 0)
+        self.assertEqual(self.hooks.notified, ["on_close"])

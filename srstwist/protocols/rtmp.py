@@ -182,6 +182,10 @@ def _check_hook(event: str) -> Check:
         asked = client.admit(event, urls, _hook_payload(event, protocol, request), protocol.cid)
 
         def passed(_: object) -> None:
+            if protocol._closing:
+                # The client left while its hook was asked: admitting it
+                # now would create a source (or worse) for no one.
+                raise AccessDenied(0, f"{event} hook answered after the client left")
             protocol.hooks_passed.add(event)
 
         def rejected(failure: Failure) -> None:
@@ -235,6 +239,7 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
         #: got past: their pairs (on_close, on_unpublish, on_stop) are
         #: called when it leaves, as in SRS.
         self.hooks_passed: set[str] = set()
+        self._notifications: defer.Deferred[None] = defer.succeed(None)
         #: Bytes written outside the player (handshake, replies).
         self.bytes_out = 0
         #: The statistics entry, once the client is identified.
@@ -296,8 +301,10 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
     def _notify(self, event: str, after: str) -> None:
         """
         Call the C{event} hooks if this client got past the C{after} stage
-        (SRS calls on_close after any accepted connect, whether or not
-        on_connect has URLs; on_unpublish and on_stop likewise).
+        (on_unpublish after on_publish, on_stop after on_play, whether or
+        not those have URLs).  on_close follows any connect that found its
+        vhost, even one on_connect or C{refer} refused, as in SRS
+        (config-api-hooks.md §4.3: "on_connect(reject) → on_close").
         """
         request = self.request
         client = self.factory.hooks
@@ -305,10 +312,17 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
             return
         hooks = request.vhost.http_hooks
         urls = getattr(hooks, event)
-        if not hooks.enabled or not urls or after not in self.hooks_passed:
+        if not hooks.enabled or not urls:
+            return
+        if after not in self.hooks_passed and event != "on_close":
             return
         self.hooks_passed.discard(after)
-        client.notify(event, urls, _hook_payload(event, self, request), self.cid)
+        payload = _hook_payload(event, self, request)
+        # One after the other, as SRS calls them: on_stop (or on_unpublish)
+        # reaches the hook server before on_close.
+        self._notifications.addCallback(
+            lambda _: client.notify(event, urls, payload, self.cid)
+        )
 
     def close(self, reason: str) -> None:
         """IStreamPublisher: drop this connection."""

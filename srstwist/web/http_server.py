@@ -157,7 +157,7 @@ class HttpStreamServer:
                 why=str(failure.value),
                 cid=cid,
             )
-            request.setHeader(b"cache-control", None)  # type: ignore[arg-type]
+            request.responseHeaders.removeHeader(b"cache-control")
             return _plain(request, 403, "Forbidden: rejected by the on_play hook")
 
         admitted.addCallbacks(
@@ -337,6 +337,12 @@ def _headers(source: Source) -> list[Any]:
     ]
 
 
+def _query(request: Request) -> str:
+    """The request's query with its C{?}, as SRS's C{param}; empty without one."""
+    query = request.uri.partition(b"?")[2].decode("latin-1")
+    return f"?{query}" if query else ""
+
+
 def _cid(request: Request) -> int:
     """The connection's cid (set by the listener), or a fresh one."""
     channel = request.channel
@@ -363,6 +369,6 @@ def _hook_info(request: Request, route: LiveRoute, cid: int) -> dict[str, Any]:
         "vhost": route.vhost.name,
         "app": route.app,
         "stream": route.stream,
-        "param": request.uri.partition(b"?")[2].decode("latin-1"),
+        "param": _query(request),
         "pageUrl": (request.getHeader(b"referer") or b"").decode("latin-1"),
     }
