@@ -790,7 +790,9 @@ class _Feed:
         self.harness.flush()
 
 
-def _run_players(fast: bool, n: int = 20, sample: int | None = None) -> list[ClientResult]:
+def _run_players(
+    fast: bool, n: int = 20, sample: int | None = None, stall: int = 0
+) -> list[ClientResult]:
     harness = Harness()
     feed = _Feed(harness)
     for _ in range(100):
@@ -800,7 +802,14 @@ def _run_players(fast: bool, n: int = 20, sample: int | None = None) -> list[Cli
         clock,
         lambda client: harness.connect(client) and None,
         lambda i: RtmpPlayClient(
-            i, "b", TARGET, clock, 5.0, fast=fast, count_only=sample is not None and i >= sample
+            i,
+            "b",
+            TARGET,
+            clock,
+            5.0,
+            fast=fast,
+            count_only=sample is not None and i >= sample,
+            stall=i >= n - stall,
         ),
         range(n),
         total=n,
@@ -862,6 +871,18 @@ class InMemoryTests(SynchronousTestCase):
         report = build_report(results, mode="rtmp-play", url="u", planned=6, wall_s=2.2, cpu=[])
         self.assertEqual(report["ok"], 6)
         self.assertIsNotNone(report["rt"]["med"])
+
+    def test_stalled_readers(self) -> None:
+        """
+        Clients that stop reading on purpose do not fail as stalled and are
+        reported apart; the others are unaffected.
+        """
+        results = _run_players(fast=True, n=5, stall=2)
+        self.assertEqual([r.reader_stalled for r in results], [False] * 3 + [True] * 2)
+        report = build_report(results, mode="rtmp-play", url="u", planned=5, wall_s=2.2, cpu=[])
+        self.assertEqual((report["n"], report["ok"], report["failed"]), (3, 3, 0))
+        self.assertEqual(report["stalled_readers"], {"n": 2, "ok": 2})
+        self.assertLess(results[3].messages, results[0].messages)
 
     def _player(self, harness: Harness, stream: str, fast: bool = True) -> RtmpPlayClient:
         client = RtmpPlayClient(0, stream, TARGET, harness.clock, 2.0, fast=fast)

@@ -117,6 +117,7 @@ class BenchOptions:
     input: str | None = None
     full_parse: bool = False
     sample: int | None = None
+    stall: int = 0
     worker: int | None = None
 
 
@@ -184,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
         "first video and failures are measured, their real-time ratio is not). "
         "For thousands of players on one tester core",
     )
+    parser.add_argument(
+        "--stall",
+        type=int,
+        default=0,
+        metavar="K",
+        help="rtmp-play: the last K clients stop reading after their first key frame "
+        "(slow readers on purpose); the report keeps them apart (stalled_readers)",
+    )
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     return parser
 
@@ -227,6 +236,7 @@ def parse_args(argv: Sequence[str]) -> BenchOptions:
         input=args.input,
         full_parse=args.full_parse,
         sample=args.sample,
+        stall=args.stall,
         worker=args.worker,
     )
 
@@ -388,6 +398,7 @@ def make_clients(options: BenchOptions, plan: Plan, clock: Any) -> tuple[Callabl
             timeout,
             fast=fast,
             count_only=fast and sample is not None and i >= sample,
+            stall=i >= n - options.stall,
         )
 
     return player, None

@@ -154,6 +154,9 @@ class RtmpPlayClient(_RtmpClient):
     arrives until the run ends.
 
     :param fast: read the chunk stream with the scanner (module docstring).
+    :param stall: once the first key frame is in, stop reading altogether
+        (a slow reader on purpose, ``--stall``): the server must bound what
+        it holds for this client without slowing the others.
     :param count_only: once the first key frame is in, stop parsing and only
         count bytes (and keep the stall deadline): what lets one tester core
         hold several thousand players.  Such a client reports kbps and
@@ -170,8 +173,10 @@ class RtmpPlayClient(_RtmpClient):
         *,
         fast: bool = True,
         count_only: bool = False,
+        stall: bool = False,
     ) -> None:
         super().__init__(index, stream, target, clock, timeout)
+        self._stall = stall
         self._fast = fast
         self._count_only = count_only
         self._counting = False
@@ -188,6 +193,8 @@ class RtmpPlayClient(_RtmpClient):
         if self._counting:
             self.deadline = self.clock.seconds() + self.timeout
             return
+        if result.reader_stalled:
+            return  # what the kernel had buffered before the pause
         try:
             scanner = self._scanner
             if scanner is not None:
@@ -210,6 +217,11 @@ class RtmpPlayClient(_RtmpClient):
             return
         if self.phase == STREAMING:
             self.deadline = self.clock.seconds() + self.timeout
+            if self._stall and self.tally.first_keyframe_at is not None:
+                result.reader_stalled = True
+                self.deadline = float("inf")  # silence is the point
+                self.transport.pauseProducing()  # type: ignore[union-attr]
+                return
             if self._count_only and self.tally.first_keyframe_at is not None:
                 # Measured what only a parse can tell: from here on, bytes.
                 self._counting = True

@@ -80,6 +80,8 @@ class ClientResult:
     :ivar counted_only: past its first key frame the client only counted
         bytes (``--sample``): its kbps and start times are measured, its
         real-time ratio is not.
+    :ivar reader_stalled: a slow reader on purpose (``--stall``): it stopped
+        reading after its first key frame; kept out of the distributions.
     """
 
     index: int
@@ -99,6 +101,7 @@ class ClientResult:
     media_wall_s: float = 0.0
     duration_s: float = 0.0
     counted_only: bool = False
+    reader_stalled: bool = False
 
     @property
     def kbps(self) -> float | None:
@@ -217,6 +220,8 @@ def build_report(
     ``cpu`` is the sum over ``cpu`` samples (workers, plus the parent when
     there are workers) over ``wall_s``.
     """
+    stalled = [r for r in results if r.reader_stalled]
+    results = [r for r in results if not r.reader_stalled]
     ok = [r for r in results if r.ok]
     failures = Counter(r.reason or "unknown" for r in results if not r.ok)
     examples: dict[str, str] = {}
@@ -232,6 +237,9 @@ def build_report(
         "n": len(results),
         "ok": len(ok),
         "failed": len(results) - len(ok),
+        # Slow readers on purpose (--stall): how many, and how many the
+        # server kept connected to the end.
+        "stalled_readers": {"n": len(stalled), "ok": sum(1 for r in stalled if r.ok)},
         "interrupted": interrupted,
         "failures": dict(sorted(failures.items())),
         "failure_examples": examples,

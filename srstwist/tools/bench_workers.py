@@ -71,6 +71,8 @@ def worker_argv(options: BenchOptions, worker: int) -> list[str]:
         argv.append("--full-parse")
     if options.sample is not None:
         argv += ["--sample", str(options.sample)]
+    if options.stall:
+        argv += ["--stall", str(options.stall)]
     return argv
 
 
