@@ -134,6 +134,7 @@ class SharedMessage:
         "message_type_id",
         "payload",
         "stream_delta",
+        "stream_time",
         "timestamp",
     )
 
@@ -178,6 +179,11 @@ class SharedMessage:
         #: player whose own delta on that chunk stream is the same sends the
         #: shared L{delta_chunks} instead of its own fmt-0 encoding.
         self.stream_delta: int | None = None
+        #: Set once by the source before fan-out: this message's timestamp
+        #: on the source's corrected timeline.  A player in step with the
+        #: source sends it at this plus its own constant offset (HTTP-FLV
+        #: shared batches).
+        self.stream_time: int | None = None
         # Worked out once per message, from the FLV tag bytes (rtmp.md 7.1).
         keyframe = sequence_header = False
         if self.is_video:

@@ -276,6 +276,7 @@ class Source:
         left unset and nobody shares that encoding.
         """
         timestamp = self._timeline.correct(message)
+        message.stream_time = timestamp
         csid = message.chunk_stream_id
         previous = self._last_on_csid.get(csid)
         if previous is None:

@@ -32,7 +32,7 @@ from srstwist.media.jitter import TimeJitter
 from srstwist.media.message import SharedMessage
 from srstwist.media.queue import MessageQueue
 
-__all__ = ["QueuedPlayer", "BATCH_SIZE", "MERGED_WRITE_MESSAGES"]
+__all__ = ["QueuedPlayer", "BATCH_SIZE", "MERGED_WRITE_MESSAGES", "nothing_buffered"]
 
 #: At most this many messages go into one write (SRS: 128).
 BATCH_SIZE = 128
@@ -50,8 +50,19 @@ class QueuedPlayer:
 
     log = Logger()
 
-    def __init__(self, cid: int, vhost: VhostConfig, clock: Any) -> None:
+    def __init__(
+        self, cid: int, vhost: VhostConfig, clock: Any, socket_transport: Any = None
+    ) -> None:
+        """
+        @param socket_transport: the connection's TCP transport, if it has
+            C{writeSomeData}: shared batches are then sent straight to the
+            socket while the transport has nothing buffered (see
+            L{_send_now}).
+        """
         self.cid = cid
+        self._socket = (
+            socket_transport if hasattr(socket_transport, "writeSomeData") else None
+        )
         self._clock = clock
         self.queue = MessageQueue(vhost.queue_length * 1000)
         self._jitter = TimeJitter("off" if vhost.atc else vhost.time_jitter)
@@ -150,6 +161,74 @@ class QueuedPlayer:
         if self.stats is not None:
             self.stats.bytes_sent += size
 
+    # -- shared batches (srstwist.protocols.fanout) ------------------------
+
+    @property
+    def can_share(self) -> bool:
+        """
+        Whether this player may take a shared batch: nothing of its own
+        queued, its transport taking data, no per-player pacing.
+        """
+        return (
+            not len(self.queue)
+            and self._producing
+            and not self._client_paused
+            and not self.closed
+            and self._interval_call is None
+        )
+
+    def timeline_offset(self, timeline: TimeJitter) -> int | None:
+        """
+        This player's corrected timestamps minus the source's, if every
+        coming message will differ by that same constant (its jitter is in
+        step with the source's timeline); else C{None}.
+        """
+        last_time, last_correct = self._jitter.state()
+        source_time, source_correct = timeline.state()
+        algorithm = self._jitter.algorithm
+        if algorithm == "full":
+            if last_correct < 0 or source_correct < 0 or last_time != source_time:
+                return None
+            return last_correct - source_correct
+        if algorithm == "zero":
+            if last_correct == -1 or source_correct == -1:
+                return None
+            return source_correct - last_correct
+        return 0
+
+    def rejoin_timeline(self, timeline_state: tuple[int, int], offset: int) -> None:
+        """
+        Continue on this player's own queue after sharing batches: its
+        timeline is the source's (as of the last shared batch) plus
+        C{offset}.
+        """
+        if self._jitter.algorithm == "full":
+            last_time, last_correct = timeline_state
+            self._jitter.restore(last_time, last_correct + offset)
+
+    def _send_now(self, blob: bytes, write: Any) -> None:
+        """
+        Write C{blob}: straight to the socket while the transport has
+        nothing buffered, else through C{write}.
+
+        Twisted's write would buffer the batch, register the socket for
+        write readiness and send it on the next reactor turn: for every
+        player and every tick.  With nothing buffered, sending now is the
+        same thing, sooner and for less; what the socket does not take goes
+        through the transport, after everything sent, so order is kept.
+        """
+        size = len(blob)
+        self._count_sent(size)
+        transport = self._socket
+        if transport is None or not nothing_buffered(transport):
+            write(blob)
+            return
+        sent = transport.writeSomeData(blob)
+        if not isinstance(sent, int):  # the connection is gone
+            return
+        if sent < size:
+            transport.write(blob[sent:])
+
     # -- what a subclass provides ------------------------------------------
 
     def flush(self) -> None:
@@ -158,3 +237,16 @@ class QueuedPlayer:
 
     def _queue_shrunk(self) -> None:
         """Messages were dropped: forget whatever assumed they would be sent."""
+
+
+def nothing_buffered(transport: Any) -> bool:
+    """
+    Whether a Twisted TCP transport has no data waiting to be written (its
+    C{dataBuffer} and C{_tempDataBuffer}, guarded in case they change).
+    """
+    return (
+        transport.connected
+        and not transport.disconnecting
+        and not getattr(transport, "dataBuffer", b"x")
+        and not getattr(transport, "_tempDataBuffer", [b"x"])
+    )

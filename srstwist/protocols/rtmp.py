@@ -24,7 +24,6 @@ after ``publish_1stpkt_timeout`` before its first message and
 from __future__ import annotations
 
 import os
-import socket
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -72,6 +71,7 @@ from srstwist.interfaces import IStreamPublisher
 from srstwist.media.message import SharedMessage
 from srstwist.media.source import Source, SourceBusy, SourceError
 from srstwist.protocols.rtmp_player import RtmpPlayer
+from srstwist.protocols.sockets import bound_send_buffer
 from srstwist.services.hub import ConfigHolder, SourceHub
 from srstwist.stats import (
     CLIENT_FLASH_PUBLISH,
@@ -575,7 +575,7 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
                 set_nodelay(True)
         # Behind the listener's ProtocolWrapper is the TCP connection.
         connection = getattr(self.transport, "transport", self.transport)
-        _bound_send_buffer(connection, vhost.mw_latency)
+        bound_send_buffer(connection, vhost.mw_latency)
         session = self.session
         player = RtmpPlayer(
             self.cid,
@@ -625,24 +625,6 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
             # connecting is broken or hostile, and holding it gains nothing.
             raise RtmpError(f"command {event.name!r} before connect")
         self.log.debug("ignored {name}: {reason}", name=event.name, reason=event.reason)
-
-
-def _bound_send_buffer(connection: Any, mw_latency: int) -> None:
-    """
-    Size a player's kernel send buffer as SRS does (rtmp.md 7.7): about
-    half of what ``mw_latency`` of a 5 Mbps stream needs.  Left to itself,
-    Linux lets a socket whose reader stalled buffer megabytes (seconds of
-    stream) before the transport ever pauses, which delays the slow-player
-    policy and holds memory outside our bound.
-    """
-    size = mw_latency * 5000 // 8 // 2
-    get_handle = getattr(connection, "getHandle", None)
-    if size <= 0 or get_handle is None:
-        return
-    try:
-        get_handle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
-    except (OSError, AttributeError):
-        pass
 
 
 class RtmpServerFactory(Factory):

@@ -68,10 +68,7 @@ class RtmpPlayer(QueuedPlayer):
             socket while the transport has nothing buffered (see
             L{send_shared}).
         """
-        super().__init__(cid, vhost, clock)
-        self._socket = (
-            socket_transport if hasattr(socket_transport, "writeSomeData") else None
-        )
+        super().__init__(cid, vhost, clock, socket_transport)
         self._duration = duration_ms
         self._on_complete = on_complete
         self._first_av: int | None = None
@@ -153,18 +150,10 @@ class RtmpPlayer(QueuedPlayer):
     @property
     def can_share(self) -> bool:
         """
-        Whether this player may take the shared batch: nothing of its own
-        queued, its transport taking data, no per-player pacing.
+        Whether this player may take the shared batch: as any player, and
+        not pacing its own sends (a play duration, C{send_min_interval}).
         """
-        return (
-            not len(self.queue)
-            and self._producing
-            and not self._client_paused
-            and not self.closed
-            and self._interval_call is None
-            and self._duration <= 0
-            and self._send_interval <= 0
-        )
+        return super().can_share and self._duration <= 0 and self._send_interval <= 0
 
     def offset_from(self, timeline: TimeJitter, chunk_stream_times: dict[int, int]) -> int | None:
         """
@@ -172,19 +161,9 @@ class RtmpPlayer(QueuedPlayer):
         the source (it has had the source's latest message on every chunk
         stream, on a timeline that differs by a constant); else C{None}.
         """
-        last_time, last_correct = self._jitter.state()
-        source_time, source_correct = timeline.state()
-        algorithm = self._jitter.algorithm
-        if algorithm == "full":
-            if last_correct < 0 or source_correct < 0 or last_time != source_time:
-                return None
-            offset = last_correct - source_correct
-        elif algorithm == "zero":
-            if last_correct == -1 or source_correct == -1:
-                return None
-            offset = source_correct - last_correct
-        else:
-            offset = 0
+        offset = self.timeline_offset(timeline)
+        if offset is None:
+            return None
         sent = self._last_sent
         for csid, time in chunk_stream_times.items():
             if sent.get(csid) != time + offset:
@@ -196,32 +175,14 @@ class RtmpPlayer(QueuedPlayer):
         self.messages_sent += count
         self.shared_sends += count
         self.batches += 1
-        transport = self._socket
-        if transport is None or not _nothing_buffered(transport):
-            self._send([blob])
-            return
-        # Twisted's write would buffer the batch, register the socket for
-        # write readiness and send it on the next reactor turn: for every
-        # player and every tick.  With nothing buffered, sending now is the
-        # same thing, sooner and for less; what the socket does not take
-        # goes through write, after everything sent, so order is kept.
-        size = len(blob)
-        self._count_sent(size)
-        sent = transport.writeSomeData(blob)
-        if not isinstance(sent, int):  # the connection is gone
-            return
-        if sent < size:
-            transport.write(blob[sent:])
+        self._send_now(blob, lambda data: self._write([data]))
 
     def leave_shared(self, timeline_state: tuple[int, int], offset: int) -> None:
         """
-        Continue on this player's own queue after sharing batches: its
-        timeline is the source's (as of the last shared batch) plus
-        C{offset}, and every chunk stream restarts with fmt 0.
+        Continue on this player's own queue after sharing batches (see
+        L{rejoin_timeline}); every chunk stream restarts with fmt 0.
         """
-        if self._jitter.algorithm == "full":
-            last_time, last_correct = timeline_state
-            self._jitter.restore(last_time, last_correct + offset)
+        self.rejoin_timeline(timeline_state, offset)
         self._last_sent.clear()
 
     def _check_duration(self, message: SharedMessage, timestamp: int) -> bool:
@@ -253,19 +214,6 @@ class RtmpPlayer(QueuedPlayer):
             return message.delta_chunks(self.chunk_size, csid, delta)
         self.own_sends += 1
         return message.chunks(self.chunk_size, csid, STREAM_ID, wire_timestamp(timestamp))
-
-
-def _nothing_buffered(transport: Any) -> bool:
-    """
-    Whether a Twisted TCP transport has no data waiting to be written (its
-    C{dataBuffer} and C{_tempDataBuffer}, guarded in case they change).
-    """
-    return (
-        transport.connected
-        and not transport.disconnecting
-        and not getattr(transport, "dataBuffer", b"x")
-        and not getattr(transport, "_tempDataBuffer", [b"x"])
-    )
 
 
 def default_csid(message: SharedMessage) -> int:

@@ -63,7 +63,8 @@ class SourceHub(service.Service):
         self.holder = holder
         self.clock = clock
         self.sources: dict[tuple[str, str, str], Source] = {}
-        #: The shared-batch groups of RTMP players, per source and chunk size.
+        #: The shared-batch groups of players, per source and RTMP chunk
+        #: size (0: HTTP-FLV players).
         self.fanouts: dict[tuple[tuple[str, str, str], int], Any] = {}
         #: Makers of the outputs every published source feeds (HLS, the
         #: audio fast cache, ...): each takes the source and returns a
@@ -135,12 +136,25 @@ class SourceHub(service.Service):
         fanout.add(player)
         return fanout
 
+    def join_http_flv(self, source: Source, player: Any) -> Any:
+        """Add an HTTP-FLV player to its source's shared batch (made on demand)."""
+        # Imported here: the web modules import this one.
+        from srstwist.web.flv_fanout import FlvFanOut
+
+        key = (source.key, 0)
+        fanout = self.fanouts.get(key)
+        if fanout is None or fanout.source is not source:
+            fanout = FlvFanOut(source, source.vhost, self.clock)
+            self.fanouts[key] = fanout
+        fanout.add(player)
+        return fanout
+
     def part(self, fanout: Any, player: Any) -> None:
         """Remove a player; the batch goes when its last player does."""
         fanout.remove(player)
         if fanout.empty:
             fanout.stop()
-            key = (fanout.source.key, fanout.chunk_size)
+            key: Any = fanout.key
             if self.fanouts.get(key) is fanout:
                 del self.fanouts[key]
 

@@ -33,8 +33,9 @@ from srstwist import SRS_COMPAT_VERSION, __version__
 from srstwist.config.model import VhostConfig
 from srstwist.hooks import HookRejected, IHookClient, on_play_payload, on_stop_payload
 from srstwist.media.fast_cache import FastCaches
-from srstwist.media.remux import FORMATS, encoder_for
+from srstwist.media.remux import FORMATS, FlvLiveEncoder, encoder_for
 from srstwist.media.source import Source
+from srstwist.protocols.sockets import bound_send_buffer
 from srstwist.stats import CLIENT_PLAY
 from srstwist.tracelog import next_cid
 from srstwist.web.live import HttpLivePlayer
@@ -170,16 +171,32 @@ class HttpStreamServer:
     ) -> defer.Deferred[None]:
         source: Source = self.hub.source(route.vhost, route.app, route.stream)
         ended: defer.Deferred[None]
+        channel_transport: Any = request.channel.transport
+        # Behind the listener's ProtocolWrapper is the TCP connection.
+        connection = getattr(channel_transport, "transport", channel_transport)
+        shared = isinstance(encoder, FlvLiveEncoder)
         player = HttpLivePlayer(
-            cid, route.vhost, encoder, request.write, self.clock, lambda: leave(None)
+            cid,
+            route.vhost,
+            encoder,
+            request.write,
+            self.clock,
+            lambda: leave(None),
+            raw_write=channel_transport.write if shared else None,
+            socket_transport=connection,
         )
+        bound_send_buffer(connection, route.vhost.mw_latency)
+        fanout: Any = None
 
         def leave(reason: object) -> None:
             if player not in self.players:
                 return
             self.players.discard(player)
             player.stop()
-            source.detach(player)
+            if fanout is not None:
+                self.hub.part(fanout, player)
+            else:
+                source.detach(player)
             self.hub.release(source)
             self.hub.stats.on_disconnect(cid)
             if request.channel is not None:  # None once the connection is gone
@@ -213,7 +230,10 @@ class HttpStreamServer:
         opening = encoder.start()
         if opening:
             request.write(opening)
-        if encoder.wants_gop:
+        player.chunked = bool(getattr(request, "chunked", True))
+        if shared:
+            fanout = self.hub.join_http_flv(source, player)
+        elif encoder.wants_gop:
             source.attach(player)
         else:
             # Audio formats start from the headers, without the GOP cache.

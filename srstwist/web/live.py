@@ -5,7 +5,9 @@ source, as a consumer like any RTMP player (reference ``media.md`` §7).
 
 It has the same bounded queue, jitter correction, merged writes and
 back-pressure (L{QueuedPlayer}), so a slow HTTP client costs at most
-``queue_length`` seconds of media and never slows anyone else.  Its
+``queue_length`` seconds of media and never slows anyone else; an HTTP-FLV
+player in step with its source takes the shared batch of
+L{srstwist.web.flv_fanout} instead, as RTMP players do.  Its
 request's producer is the player itself: while the connection's send
 buffer is full nothing is written.
 
@@ -49,12 +51,26 @@ class HttpLivePlayer(QueuedPlayer):
         write: Callable[[bytes], Any],
         clock: Any,
         on_end: Callable[[], Any],
+        raw_write: Callable[[bytes], Any] | None = None,
+        socket_transport: Any = None,
     ) -> None:
-        super().__init__(cid, vhost, clock)
+        """
+        @param raw_write: writes bytes to the connection as they are, for
+            shared batches, which come framed already (see L{chunked}).
+        @param socket_transport: the TCP transport, for direct sends.
+        """
+        super().__init__(cid, vhost, clock, socket_transport)
         self.encoder = encoder
         self._write = write
+        self._raw_write = raw_write
         self._on_end = on_end
         self._ending = False
+        #: Whether the response body is chunked (HTTP/1.1), known once the
+        #: headers went out; shared batches are framed to match.
+        self.chunked = True
+        #: Shared batches written, and the messages in them.
+        self.batches = 0
+        self.shared_sends = 0
 
     def publisher_changed(self, publishing: bool) -> None:
         if publishing:
@@ -81,6 +97,23 @@ class HttpLivePlayer(QueuedPlayer):
             if not self._producing or self.closed or not len(queue):
                 break
         self._end_if_drained()
+
+    # -- the shared batch (srstwist.web.flv_fanout) -------------------------
+
+    @property
+    def can_share(self) -> bool:
+        return self._raw_write is not None and not self._ending and super().can_share
+
+    def send_shared(self, blob: bytes, count: int) -> None:
+        """Write a shared batch of C{count} messages, framed already."""
+        assert self._raw_write is not None
+        self.messages_sent += count
+        self.shared_sends += count
+        self.batches += 1
+        self._send_now(blob, self._raw_write)
+
+    def leave_shared(self, timeline_state: tuple[int, int], offset: int) -> None:
+        self.rejoin_timeline(timeline_state, offset)
 
     def _end_if_drained(self) -> None:
         if self._ending and not self.closed and not len(self.queue):

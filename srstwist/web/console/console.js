@@ -3,7 +3,8 @@
 // Reads /api/v1/vhosts/, /api/v1/streams/ and /api/v1/clients/ from the
 // origin that served this page, renders three tables, refreshes them on a
 // timer, kicks a client with DELETE /api/v1/clients/<id>, and plays a chosen
-// stream.  Everything the server reports (stream names, tcUrls, ...) comes
+// stream (HTTP-FLV with the vendored flv.js, HLS with hls.js if present or
+// natively).  Everything the server reports (stream names, tcUrls, ...) comes
 // from publishers and players, so it is only ever put into the page as text
 // (textContent), never as HTML.
 "use strict";
@@ -101,7 +102,20 @@
     });
   }
 
+  // ?play=app/stream (with ?http=BASE and ?format=flv|hls) starts playing
+  // that stream as soon as it is listed: links from elsewhere, and tests.
+  var params = new URLSearchParams(location.search);
+  var autoplay = params.get("play");
+
   function renderStreams(streams) {
+    if (autoplay && !current) {
+      streams.forEach(function (s) {
+        if (s.publish.active && s.app + "/" + s.name === autoplay) {
+          autoplay = null;
+          play({vhost: vhostNames[s.vhost] || DEFAULT_VHOST, app: s.app, name: s.name});
+        }
+      });
+    }
     fill("streams", streams, 12, function (row, s) {
       cell(row, s.id);
       cell(row, vhostNames[s.vhost] || s.vhost);
@@ -265,7 +279,15 @@
   }
 
   function start() {
-    $("http-base").value = location.protocol + "//" + location.hostname + ":8080";
+    $("http-base").value = params.get("http")
+      || location.protocol + "//" + location.hostname + ":8080";
+    if (params.get("format")) {
+      $("format").value = params.get("format");
+    }
+    // How far playback got, for people and for the headless-browser test.
+    $("video").addEventListener("timeupdate", function () {
+      document.body.setAttribute("data-played", $("video").currentTime.toFixed(1));
+    });
     $("interval").addEventListener("change", schedule);
     $("refresh").addEventListener("click", refresh);
     $("format").addEventListener("change", function () {

@@ -1,0 +1,178 @@
+# -*- test-case-name: tests.test_protocols_rtmp_fanout,tests.test_web_flv_fanout -*-
+"""
+One write per player per tick: the shared batch of a source's players.
+
+Every player of a source starts on its own queue (L{QueuedPlayer}): it gets
+the metadata, sequence headers and GOP cache with its own timestamps.  Once
+a player has caught up (its queue is empty and its transport takes data)
+and its timestamps are the source's plus a constant, it is I{in step}: from
+then on the bytes it needs can be made once for every player in step.
+
+So a L{SharedBatch} collects the source's messages for one merged-write
+tick (``mw_latency``; every message with ``min_latency``), encodes them
+once, and writes the same C{bytes} object to every in-step player: per tick
+one write per player, and no work per message and player at all.  Players
+that are not in step get each message on their own queue, as before.
+
+A player leaves the batch when it cannot take it (its transport paused,
+the client paused, control messages written on its connection) or when a
+batch cannot be shared with it; it then continues on its own queue from
+exactly where the batch left it, and may rejoin later.
+
+Subclasses say what "in step" means for their protocol (L{_offset_of}) and
+how a batch becomes bytes (L{_send_batch}): RTMP players share fmt-1 chunk
+encodings (L{srstwist.protocols.rtmp_fanout}); HTTP-FLV players share FLV
+tags, one blob per timestamp offset (L{srstwist.web.flv_fanout}).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from srstwist.config.model import VhostConfig
+from srstwist.interfaces import IStreamConsumer
+from srstwist.media.message import SharedMessage
+from srstwist.media.source import Source
+
+__all__ = ["SharedBatch"]
+
+
+@implementer(IStreamConsumer)
+class SharedBatch:
+    """
+    The players of one source that can share encodings.
+
+    It is the source's consumer; the players are its members, in step (fed
+    the shared batch) or on their own queues.  Members provide
+    C{deliver}, C{drain}, C{can_share}, C{leave_shared(state, offset)},
+    C{publisher_changed} and C{close}.
+    """
+
+    log = Logger()
+    #: Whether in-step players share the batch (tests compare with False).
+    sharing = True
+
+    def __init__(self, source: Source, vhost: VhostConfig, clock: Any) -> None:
+        self.source = source
+        self.own: list[Any] = []
+        #: In-step players and their offsets from the source's timeline.
+        self.in_step: dict[Any, int] = {}
+        self._pending: list[SharedMessage] = []
+        # The source's timeline as of the last batch: what a player leaving
+        # the batch continues from.
+        self._timeline_state = source.timeline.state()
+        self._immediate = vhost.min_latency or vhost.mw_latency <= 0
+        self._tick: LoopingCall | None = None
+        if not self._immediate:
+            self._tick = LoopingCall(self.flush)
+            self._tick.clock = clock
+            self._tick.start(vhost.mw_latency / 1000.0, now=False)
+        source.attach(self, replay=False)
+
+    @property
+    def cid(self) -> int:
+        return self.source.cid
+
+    @property
+    def empty(self) -> bool:
+        return not self.own and not self.in_step
+
+    # -- membership --------------------------------------------------------
+
+    def add(self, player: Any) -> None:
+        """A new player: the start messages on its own queue, then live."""
+        self.own.append(player)
+        for message in self.source.start_messages():
+            player.deliver(message)
+
+    def remove(self, player: Any) -> None:
+        if player in self.in_step:
+            del self.in_step[player]
+        elif player in self.own:
+            self.own.remove(player)
+
+    def leave(self, player: Any) -> None:
+        """Move an in-step player to its own queue (it can no longer share)."""
+        if player in self.in_step:
+            # What this tick has collected so far is not in a batch it had.
+            self._leave_with(player, self._pending)
+
+    def stop(self) -> None:
+        """No player left: stop ticking and unsubscribe."""
+        if self._tick is not None and self._tick.running:
+            self._tick.stop()
+        self.source.detach(self)
+
+    # -- IStreamConsumer ---------------------------------------------------
+
+    def deliver(self, message: SharedMessage) -> None:
+        if self.in_step:
+            self._pending.append(message)
+        for player in self.own:
+            player.deliver(message)
+        if self._immediate:
+            self.flush()
+
+    def publisher_changed(self, publishing: bool) -> None:
+        if not publishing:
+            self.flush()
+        for player in list(self.own) + list(self.in_step):
+            player.publisher_changed(publishing)
+
+    def close(self, reason: str) -> None:
+        players = list(self.own) + list(self.in_step)
+        self.own.clear()
+        self.in_step.clear()
+        for player in players:
+            player.close(reason)
+        if self._tick is not None and self._tick.running:
+            self._tick.stop()
+
+    # -- the tick ----------------------------------------------------------
+
+    def flush(self) -> None:
+        """Send this tick's batch to the in-step players; let others join."""
+        pending, self._pending = self._pending, []
+        if pending and self.in_step:
+            self._send_batch(pending)
+        self._timeline_state = self.source.timeline.state()
+        self._join_ready()
+
+    def _leave_with(self, player: Any, batch: list[SharedMessage]) -> None:
+        """Move C{player} to its own queue, giving it C{batch} there."""
+        offset = self.in_step.pop(player)
+        player.leave_shared(self._timeline_state, offset)
+        self.own.append(player)
+        for message in batch:
+            player.deliver(message)
+
+    def _join_ready(self) -> None:
+        if not self.source.chunk_stream_times:
+            return  # nothing published yet: no timeline to be in step with
+        joined = []
+        for player in self.own:
+            # The tick is the merged write of own-queue players too: send
+            # what they hold, then see whether they are in step.
+            player.drain()
+            if not self.sharing or not player.can_share:
+                continue
+            offset = self._offset_of(player)
+            if offset is not None:
+                joined.append(player)
+                self.in_step[player] = offset
+        for player in joined:
+            self.own.remove(player)
+
+    # -- what a subclass provides ------------------------------------------
+
+    def _offset_of(self, player: Any) -> int | None:
+        """The player's offset from the source's timeline, if in step."""
+        raise NotImplementedError
+
+    def _send_batch(self, batch: list[SharedMessage]) -> None:
+        """Give C{batch} to every in-step player (or move it to its own queue)."""
+        raise NotImplementedError
