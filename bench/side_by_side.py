@@ -192,6 +192,7 @@ def run_bench(
     workers: int,
     sample: int | None = None,
     ramp: int = 500,
+    stall: int = 0,
 ) -> dict:
     """Run srs-bench; sample the server while every player is connected."""
     command = [
@@ -199,8 +200,10 @@ def run_bench(
         server.url(), "-n", str(players), "-r", str(ramp),
         "-d", str(duration), "--workers", str(workers), "--json",
     ]
-    if sample is not None and server.mode == "rtmp-play":
+    if sample is not None and server.mode in ("rtmp-play", "http-flv-play"):
         command += ["--sample", str(sample)]
+    if stall and server.mode == "rtmp-play":
+        command += ["--stall", str(stall)]
     env = dict(os.environ, PYTHONPATH=REPO)
     bench = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # Sample over the middle of the hold, once the ramp is over.
@@ -231,6 +234,9 @@ def row(server: str, players: int, report: dict) -> str:
             return "-"
         return f"{value:.2f}" if key == "rt" else f"{value:.0f}"
 
+    stalled = (report.get("stalled_readers") or {}).get("n")
+    if stalled:
+        players = f"{players} ({stalled} stalled)"  # type: ignore[assignment]
     return (
         f"| {server} | {players} | {report.get('ok')} | {report.get('failed')} | "
         f"{report['server_cpu']:.0f}% | {report['server_rss_mb']:.0f} MB | "
@@ -253,6 +259,12 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=20, help="hold, seconds")
     parser.add_argument("--workers", type=int, default=1, help="srs-bench worker processes")
     parser.add_argument("--rate", type=int, default=500, help="players started per second")
+    parser.add_argument(
+        "--stall",
+        type=int,
+        default=0,
+        help="srs-bench --stall K: K of the players stop reading (reported apart)",
+    )
     parser.add_argument(
         "--sample",
         type=int,
@@ -286,7 +298,14 @@ def main() -> int:
                 try:
                     time.sleep(3)
                     report = run_bench(
-                        port, players, args.duration, server, args.workers, args.sample, args.rate
+                        port,
+                        players,
+                        args.duration,
+                        server,
+                        args.workers,
+                        args.sample,
+                        args.rate,
+                        args.stall,
                     )
                     line = row(name, players, report)
                 except Exception as e:  # a failed run is a row, not a crash

@@ -530,6 +530,30 @@ class HttpReaderTests(SynchronousTestCase):
         self.assertEqual(heads, [reader.status])
         return reader, b"".join(body), rest
 
+    def test_flv_count_only(self) -> None:
+        """
+        An HTTP-FLV client with count_only stops parsing after its first key
+        frame but keeps counting bytes; a parsing client counts every tag.
+        """
+        from twisted.internet.testing import StringTransport
+
+        body = _flv_body(captured_media())
+        response = b"HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\n\r\n" + body
+        clients = []
+        for count_only in (False, True):
+            client = HttpFlvClient(0, "/live/s.flv", "127.0.0.1", 80, Clock(), 5.0, count_only=count_only)
+            client.start(lambda c: None)
+            client.makeConnection(StringTransport())
+            for i in range(0, len(response), 4096):
+                client.dataReceived(response[i : i + 4096])
+            clients.append(client)
+        parsed, counted = clients
+        self.assertEqual(parsed.result.bytes, counted.result.bytes)
+        self.assertFalse(parsed.result.counted_only)
+        self.assertTrue(counted.result.counted_only)
+        self.assertIsNotNone(counted.tally.first_keyframe_at)
+        self.assertLess(counted.tally.messages, parsed.tally.messages)
+
     def test_content_length(self) -> None:
         """A Content-Length body completes and leaves what follows."""
         response = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhelloNEXT"

@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="K",
-        help="rtmp-play: only clients 0..K-1 parse the whole stream; the others "
+        help="rtmp-play, http-flv-play: only clients 0..K-1 parse the whole stream; the others "
         "stop parsing after their first key frame and count bytes (their kbps, "
         "first video and failures are measured, their real-time ratio is not). "
         "For thousands of players on one tester core",
@@ -375,7 +375,10 @@ def make_clients(options: BenchOptions, plan: Plan, clock: Any) -> tuple[Callabl
     if mode in _HTTP_MODES:
         from srstwist.tools.bench_http import make_http_client
 
-        return make_http_client(mode, plan.host, plan.port, plan.stream, n, clock, timeout), None
+        client = make_http_client(
+            mode, plan.host, plan.port, plan.stream, n, clock, timeout, options.sample
+        )
+        return client, None
     target = RtmpTarget(plan.address, plan.port, plan.tc_url, plan.app)
     if mode == "rtmp-publish":
         assert options.input is not None

@@ -331,11 +331,34 @@ class _HttpClient(BenchClient):
 
 
 class HttpFlvClient(_HttpClient):
-    """Plays an HTTP-FLV stream until the run ends."""
+    """
+    Plays an HTTP-FLV stream until the run ends.
 
-    def __init__(self, *args: Any) -> None:
+    :param count_only: once the first key frame is in, stop parsing and
+        only count bytes (``--sample``, as for RTMP players).
+    """
+
+    def __init__(self, *args: Any, count_only: bool = False) -> None:
         super().__init__(*args)
         self._flv = FlvScanner(self.tally)
+        self._count_only = count_only
+        self._counting = False
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._counting:
+            if not self.done:
+                self.result.bytes += len(data)
+                self.deadline = self.clock.seconds() + self.timeout
+            return
+        super().dataReceived(data)
+        if (
+            self._count_only
+            and not self.done
+            and self.phase == STREAMING
+            and self.tally.first_keyframe_at is not None
+        ):
+            self._counting = True
+            self.result.counted_only = True
 
     def on_body(self, data: bytes) -> None:
         self._flv.receive_data(data)
@@ -481,12 +504,26 @@ def _resolve(base: str, uri: str) -> str:
 
 
 def make_http_client(
-    mode: str, host: str, port: int, path: str, n: int, clock: IReactorTime, timeout: float
+    mode: str,
+    host: str,
+    port: int,
+    path: str,
+    n: int,
+    clock: IReactorTime,
+    timeout: float,
+    sample: int | None = None,
 ) -> Callable[[int], BenchClient]:
-    """The client builder for ``http-flv-play`` or ``hls-play``."""
-    kind: type[_HttpClient] = HlsClient if mode == "hls-play" else HttpFlvClient
+    """
+    The client builder for ``http-flv-play`` or ``hls-play``; with
+    ``sample``, HTTP-FLV clients from that index on only count bytes past
+    their first key frame.
+    """
 
     def make(i: int) -> BenchClient:
-        return kind(i, path.replace("{i}", str(i)), host, port, clock, timeout)
+        stream = path.replace("{i}", str(i))
+        if mode == "hls-play":
+            return HlsClient(i, stream, host, port, clock, timeout)
+        count_only = sample is not None and i >= sample
+        return HttpFlvClient(i, stream, host, port, clock, timeout, count_only=count_only)
 
     return make
