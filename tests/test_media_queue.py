@@ -285,14 +285,18 @@ class PropertyTests(SynchronousTestCase):
     )
     def test_duration_bounded(self, maximum: int, ops: list[tuple[str, str, int]]) -> None:
         """
-        After any push the queue's duration is at most the maximum, whatever
-        the timestamps.
+        After any audio or video push the queue's duration is at most the
+        maximum, whatever the timestamps.  (A batch taken out can move the
+        "first" timestamp back, SRS's quirk; a data message pushed then
+        leaves the span as it is until the next A/V push shrinks it.)
         """
         queue = MessageQueue(maximum)
         for op, kind, value in ops:
             if op == "push":
-                queue.push(make(kind, 0), value)
-                self.assertLessEqual(queue.duration_ms, maximum)
+                message = make(kind, 0)
+                queue.push(message, value)
+                if message.is_av:
+                    self.assertLessEqual(queue.duration_ms, maximum)
             else:
                 queue.pop_batch(value)
 

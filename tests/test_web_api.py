@@ -578,7 +578,7 @@ class ConsoleTests(ApiTestCase):
 
     def test_missing_and_traversal(self) -> None:
         """Missing files, hidden names and nested paths are JSON 404s."""
-        for path in ("/console/flv.min.js", "/console/.hidden", "/console/a/b.js"):
+        for path in ("/console/nothing.js", "/console/.hidden", "/console/a/b.js"):
             code, _, body = self.request("GET", path)
             self.assertEqual((code, json.loads(body)), (404, {"code": 3010}), path)
 

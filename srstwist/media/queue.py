@@ -23,8 +23,8 @@ first) with their timestamps set to the newest A/V timestamp, and "first"
 becomes "last".  The player then restarts from sequence headers and the
 next live frames, instead of falling further behind.
 
-Memory: after any push the queued A/V span C{last - first} is at most the
-maximum duration, so a player holds at most about that much media (30 s by
+Memory: after any A/V push the queued A/V span C{last - first} is at most
+the maximum duration, so a player holds at most about that much media (30 s by
 default) plus the one message just pushed, plus any data messages queued in
 between (a publisher sends those rarely).  Timestamps that go backwards
 (C{zero} or C{off} jitter) are compared as they are, as in SRS.
