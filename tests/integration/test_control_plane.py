@@ -507,10 +507,11 @@ class ApiTests(_Base):
         r = self.receiver
         body = (
             "vhost __defaultVhost__ {\n"
+            "    http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }\n"
             + _hooks_block({"on_stop": r.url("code0"), "on_close": r.url("code0")})
             + "}\n"
         )
-        yield self.start_server(body, api=True)
+        yield self.start_server(body, api=True, http=True)
         self.publisher = self.publish("live/api_stream", 20)
         yield self.wait_publish("__defaultVhost__", "live/api_stream")
 
@@ -592,13 +593,21 @@ class ApiTests(_Base):
 
     @defer.inlineCallbacks
     def test_console(self) -> Any:
-        """Headless Chromium renders /console/ with the published stream's name."""
+        """
+        Headless Chromium renders /console/ with the published stream's name
+        and, asked to play it (?play=), loads the vendored flv.js and pulls
+        the stream's HTTP-FLV from the HTTP server.
+        """
         browser = chromium()
         if browser is None:
             raise self.skipTest("chromium is not installed")
         workdir = os.path.abspath(self.mktemp())
         os.makedirs(workdir)
-        url = f"http://127.0.0.1:{self.api_port}/console/"
+        url = (
+            f"http://127.0.0.1:{self.api_port}/console/?play=live/api_stream"
+            f"&http=http://127.0.0.1:{self.http_port}&format=flv"
+        )
+        mark = self.server.child.mark()
         argv = [
             browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
             "--no-first-run", "--user-data-dir=" + os.path.join(workdir, "profile"),
@@ -612,6 +621,11 @@ class ApiTests(_Base):
         self.assertEqual(result[0], 0, child.output[-2000:])
         self.assertIn('<td class="stream-name">api_stream</td>', child.stdout)
         self.assertIn("H264", child.stdout)
+        self.assertIn("Playing live/api_stream", child.stdout)
+        self.assertNotIn("flv.js is not loaded", child.stdout)
+        self.assertIn(
+            "] http flv play __defaultVhost__/live/api_stream", self.server.output[mark:]
+        )
 
 
 # -- 4. the heartbeat ------------------------------------------------------------------
