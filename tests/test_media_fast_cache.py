@@ -68,3 +68,12 @@ class MakerTests(SynchronousTestCase):
         assert cache is not None
         cache.deliver(_frame(0))
         self.assertEqual(len(caches.messages(source.key)), 1)
+
+    def test_unpublish_forgets(self) -> None:
+        """The registry lets a stream's cache go when its publisher stops."""
+        caches = FastCaches()
+        source = self.source("enabled on; fast_cache 2; mount [vhost]/[app]/[stream].mp3;")
+        cache = caches.output_for(source)
+        assert cache is not None
+        cache.publisher_changed(False)
+        self.assertEqual(caches._caches, {})

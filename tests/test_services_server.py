@@ -249,3 +249,67 @@ class OpenFileLimitTests(SynchronousTestCase):
         """When even the hard limit is too low, the user is told what to do."""
         self.assertEqual(self.check(5000, 1024, 2048), 2048)
         self.assertIn("ulimit -HSn", self.events[0]["log_format"])
+
+
+class HlsNotifierTests(SynchronousTestCase):
+    """What HLS tells the on_hls and on_hls_notify hooks."""
+
+    def test_payloads(self) -> None:
+        """on_hls gets SRS's body with the publisher's ip and query; on_hls_notify its GET."""
+        from types import SimpleNamespace
+
+        from twisted.internet.task import Clock
+
+        from srstwist.config.model import load_config_text
+        from srstwist.services.hub import ConfigHolder, SourceHub
+        from srstwist.services.server import hls_notifier
+
+        conf = load_config_text(
+            "listen 1935;\nvhost __defaultVhost__ { http_hooks { enabled on;\n"
+            "on_hls http://127.0.0.1:1/hls; on_hls_notify http://127.0.0.1:1/[app]/[ts_url]; } }\n",
+            "t.conf",
+        )
+        holder = ConfigHolder(conf)
+        hub = SourceHub(holder, Clock())
+        vhost = conf.vhost("__defaultVhost__")
+        assert vhost is not None
+        source = hub.source(vhost, "live", "s")
+        publisher = SimpleNamespace(
+            cid=7, request=SimpleNamespace(url=SimpleNamespace(param="?token=abc"))
+        )
+        source.publish(publisher)  # type: ignore[arg-type]
+        hub.stats.on_client(
+            7, vhost=vhost.name, app="live", stream="s", ip="10.0.0.9",
+            client_type="fmle-publish", now=0,
+        )  # fmt: skip
+        calls: list[tuple[Any, ...]] = []
+        hooks = SimpleNamespace(
+            notify=lambda *args: calls.append(("notify", *args)),
+            notify_hls=lambda *args: calls.append(("notify_hls", *args)),
+        )
+        notify = hls_notifier(holder, hooks, hub)  # type: ignore[arg-type]
+        notify(
+            "on_hls",
+            {
+                "client_id": 7, "vhost": vhost.name, "app": "live", "stream": "s",
+                "duration": 2.0, "cwd": "/w", "file": "/w/live/s-1.ts", "url": "live/s-1.ts",
+                "m3u8": "/w/live/s.m3u8", "m3u8_url": "live/s.m3u8", "seq_no": 1,
+                "ts_url": "s-1.ts",
+            },
+        )  # fmt: skip
+        notify(
+            "on_hls_notify",
+            {"client_id": 7, "vhost": vhost.name, "app": "live", "stream": "s",
+             "ts_url": "s-1.ts", "nb_notify": 64},
+        )  # fmt: skip
+        (kind, event, urls, body, cid), hls_get = calls
+        self.assertEqual((kind, event, urls, cid), ("notify", "on_hls", ("http://127.0.0.1:1/hls",), 7))
+        self.assertEqual(
+            (body["action"], body["ip"], body["param"], body["seq_no"], body["duration"]),
+            ("on_hls", "10.0.0.9", "?token=abc", 1, 2.0),
+        )
+        self.assertEqual(
+            hls_get,
+            ("notify_hls", ("http://127.0.0.1:1/[app]/[ts_url]",), "live", "s", "s-1.ts",
+             "?token=abc", 64, 7),
+        )  # fmt: skip

@@ -18,6 +18,7 @@ headers, and fills again.  That is kept: a player therefore gets between
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from zope.interface import implementer
@@ -37,8 +38,15 @@ _AUDIO_EXTENSIONS = (".mp3", ".aac")
 class AudioFastCache:
     """Up to C{seconds} of one stream's messages, for new audio players."""
 
-    def __init__(self, seconds: float, cid: int = 0) -> None:
+    def __init__(
+        self, seconds: float, cid: int = 0, on_unpublish: Callable[[], None] | None = None
+    ) -> None:
+        """
+        @param on_unpublish: called when the publisher stops (the registry
+            forgets this cache then).
+        """
         self.cid = cid
+        self._on_unpublish = on_unpublish
         self._max_ms = int(seconds * 1000)
         self._messages: list[SharedMessage] = []
         self._first_av = -1
@@ -69,6 +77,8 @@ class AudioFastCache:
         if not publishing:
             self._messages = []
             self._first_av = -1
+            if self._on_unpublish is not None:
+                self._on_unpublish()
 
     def close(self, reason: str) -> None:
         self._messages = []
@@ -92,8 +102,14 @@ class FastCaches:
         if not remux.enabled or remux.fast_cache <= 0 or extension not in _AUDIO_EXTENSIONS:
             self._caches.pop(source.key, None)
             return None
-        cache = AudioFastCache(remux.fast_cache, source.cid)
-        self._caches[source.key] = cache
+        key = source.key
+
+        def forget() -> None:
+            if self._caches.get(key) is cache:
+                del self._caches[key]
+
+        cache = AudioFastCache(remux.fast_cache, source.cid, forget)
+        self._caches[key] = cache
         return cache
 
     def messages(self, key: tuple[str, str, str]) -> list[SharedMessage]:

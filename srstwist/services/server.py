@@ -296,7 +296,8 @@ def hls_notifier(
     """
     What HLS calls when a segment is done: the vhost's C{on_hls} POST and
     C{on_hls_notify} GET (reference ``media.md`` §4.12), with the
-    publisher's address from the statistics.
+    publisher's address from the statistics and its query from its request
+    (empty once it has gone, for the segment closed at unpublish).
     """
 
     def notify(event: str, payload: dict[str, Any]) -> None:
@@ -310,11 +311,15 @@ def hls_notifier(
         client = hub.stats.client(cid)
         ip = client.ip if client is not None else ""
         app, stream = payload["app"], payload["stream"]
+        # The publisher's query (?token=...), while it is still connected.
+        source = hub.find(vhost.name, app, stream)
+        request = getattr(getattr(source, "publisher", None), "request", None)
+        param = getattr(getattr(request, "url", None), "param", "") or ""
         if event == "on_hls_notify":
-            hooks.notify_hls(urls, app, stream, payload["ts_url"], "", payload["nb_notify"], cid)
+            hooks.notify_hls(urls, app, stream, payload["ts_url"], param, payload["nb_notify"], cid)
             return
         body = on_hls_payload(
-            cid, ip, vhost.name, app, stream, "",
+            cid, ip, vhost.name, app, stream, param,
             duration=payload["duration"], cwd=payload["cwd"], file=payload["file"],
             url=payload["url"], m3u8=payload["m3u8"], m3u8_url=payload["m3u8_url"],
             seq_no=payload["seq_no"],
