@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from srstwist.codec.aac import AacConfig, AacError, adts_header
+from srstwist.codec.aac import AacConfig, AacError, adts_header, parse_aac_sequence_header
 from srstwist.codec.avc import (
     NALU_TYPE_AUD,
     NALU_TYPE_IDR,
@@ -35,13 +35,15 @@ from srstwist.codec.avc import (
     AvcConfig,
     AvcError,
     is_annexb,
+    parse_avc_sequence_header,
     split_annexb,
     split_nalus,
 )
-from srstwist.codec.ts import TsError
+from srstwist.codec.ts import STREAM_TYPE_AAC, STREAM_TYPE_MP3, TsError
 
 __all__ = [
     "AvcEsBuilder",
+    "FlvToEs",
     "aac_es",
     "composition_time",
     "mp3_es",
@@ -173,3 +175,79 @@ def mp3_es(payload: bytes) -> bytes:
     The MPEG audio frames of an FLV MP3 payload (its first byte stripped).
     """
     return payload[1:]
+
+
+_CODEC_AVC: Final = 7
+_SOUND_MP3: Final = 2
+_SOUND_AAC: Final = 10
+
+
+class FlvToEs:
+    """
+    One stream's FLV video and audio payloads as the frames TS carries,
+    keeping the sequence headers they need: what HLS segments and HTTP-TS
+    players both mux.
+
+    :ivar parse_sps: parse the SPS of AVC sequence headers (the vhost's
+        ``publish { parse_sps }``).
+    """
+
+    __slots__ = ("_aac", "_avc", "parse_sps")
+
+    def __init__(self, parse_sps: bool = True) -> None:
+        self._avc = AvcEsBuilder()
+        self._aac: AacConfig | None = None
+        self.parse_sps = parse_sps
+
+    def reset(self) -> None:
+        """
+        Forget both sequence headers (a new publisher).
+        """
+        self._avc.reset()
+        self._aac = None
+
+    def video(self, payload: bytes) -> tuple[bytes, int] | None:
+        """
+        The Annex-B access unit of an AVC payload and its composition time
+        (ms); ``None`` for a sequence header (kept for the frames that
+        follow) or a packet with no picture.
+
+        :raises TsError: not AVC, or NALUs that cannot be split.
+        :raises srstwist.codec.avc.AvcError: a sequence header that does
+            not parse.
+        """
+        if len(payload) < 2 or payload[0] & 0x0F != _CODEC_AVC:
+            codec = payload[0] & 0x0F if payload else None
+            raise TsError(f"TS carries H.264 video only, not FLV codec id {codec}")
+        if payload[1] == 0:
+            self._avc.set_config(parse_avc_sequence_header(payload, self.parse_sps))
+            return None
+        es = self._avc.access_unit(payload)
+        if es is None:
+            return None
+        return es, composition_time(payload)
+
+    def audio(self, payload: bytes) -> tuple[int, bytes] | None:
+        """
+        The stream type and ES frame of an AAC or MP3 payload; ``None`` for
+        an AAC sequence header (kept for the frames that follow) or a
+        payload without audio data.
+
+        :raises TsError: another sound format, or raw AAC before its
+            sequence header.
+        :raises srstwist.codec.aac.AacError: a sequence header that does
+            not parse.
+        """
+        sound_format = payload[0] >> 4 if payload else None
+        if sound_format == _SOUND_AAC:
+            if len(payload) < 2:
+                return None
+            if payload[1] == 0:
+                self._aac = parse_aac_sequence_header(payload)
+                return None
+            es, stream_type = aac_es(self._aac, payload), STREAM_TYPE_AAC
+        elif sound_format == _SOUND_MP3:
+            es, stream_type = mp3_es(payload), STREAM_TYPE_MP3
+        else:
+            raise TsError(f"TS carries AAC or MP3 audio only, not FLV sound format {sound_format}")
+        return (stream_type, es) if es else None

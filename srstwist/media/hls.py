@@ -48,8 +48,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from srstwist.codec.aac import AacConfig, AacError, parse_aac_sequence_header
-from srstwist.codec.avc import AvcError, parse_avc_sequence_header
+from srstwist.codec.aac import AacError
+from srstwist.codec.avc import AvcError
 from srstwist.codec.ts import (
     STREAM_TYPE_AAC,
     STREAM_TYPE_H264,
@@ -57,7 +57,7 @@ from srstwist.codec.ts import (
     TsError,
     TsMuxer,
 )
-from srstwist.codec.ts_es import AvcEsBuilder, aac_es, composition_time, mp3_es
+from srstwist.codec.ts_es import FlvToEs
 from srstwist.config.model import HlsConfig
 from srstwist.media.hls_events import (
     HlsEvent,
@@ -161,10 +161,8 @@ class HlsSegmenter:
         self.vhost, self.app, self.stream = vhost, app, stream
         self._utc = utc
         self._muxer = TsMuxer()
-        self._avc = AvcEsBuilder()
-        self._aac: AacConfig | None = None
+        self._es = FlvToEs()
         self._config = HlsConfig()
-        self._parse_sps = True
         self._publishing = False
         self._ended = False
         self._next_sequence = 0
@@ -247,14 +245,13 @@ class HlsSegmenter:
         if self._publishing:
             return []
         self._config = config
-        self._parse_sps = parse_sps
+        self._es.parse_sps = parse_sps
         self._m3u8_url = stream_path(config.hls_m3u8_file, self.vhost, self.app, self.stream)
         self._m3u8_url = self._m3u8_url.lstrip("/")
         self._max_td = int(config.hls_fragment * config.hls_td_ratio)
         self._floor = None
         self._deviation = 0
-        self._avc.reset()
-        self._aac = None
+        self._es.reset()
         self._pending = None
         self._video_seen = False
         self._audio_type = None
@@ -375,17 +372,15 @@ class HlsSegmenter:
                 self._reap(dts, now)
             self._update_duration(dts)
             return
-        if payload[0] & 0x0F != _CODEC_AVC:
-            raise HlsError(f"HLS muxes H.264 video only, not FLV codec id {payload[0] & 0x0F}")
+        frame = self._es.video(payload)
         if header:
-            self._avc.set_config(parse_avc_sequence_header(payload, self._parse_sps))
             self._video_seen = True
             self._mark_discontinuity()
             return
-        es = self._avc.access_unit(payload)
-        if es is None:
+        if frame is None:
             return
-        pts = dts + composition_time(payload) * _TICKS
+        es, composition = frame
+        pts = dts + composition * _TICKS
         self._video_seen = True
         self._declare()
         self._flush_audio()
@@ -401,22 +396,14 @@ class HlsSegmenter:
     def _on_audio(self, timestamp: int, payload: bytes, now: float) -> None:
         if not payload:
             return
-        sound_format = payload[0] >> 4
-        if sound_format == _SOUND_AAC:
-            if len(payload) < 2:
-                return
-            if payload[1] == 0:
-                self._aac = parse_aac_sequence_header(payload)
-                self._audio_type = STREAM_TYPE_AAC
-                self._mark_discontinuity()
-                return
-            es, stream_type = aac_es(self._aac, payload), STREAM_TYPE_AAC
-        elif sound_format == _SOUND_MP3:
-            es, stream_type = mp3_es(payload), STREAM_TYPE_MP3
-        else:
-            raise HlsError(f"HLS muxes AAC or MP3 audio only, not FLV sound format {sound_format}")
-        if not es:
+        frame = self._es.audio(payload)
+        if payload[0] >> 4 == _SOUND_AAC and len(payload) >= 2 and payload[1] == 0:
+            self._audio_type = STREAM_TYPE_AAC
+            self._mark_discontinuity()
             return
+        if frame is None:
+            return
+        stream_type, es = frame
         pts = timestamp * _TICKS
         self._audio_type = stream_type
         program = self._declare()

@@ -19,10 +19,10 @@ from __future__ import annotations
 from typing import Protocol
 
 from srstwist.codec.aac import AacConfig, AacError, adts_header, parse_aac_sequence_header
-from srstwist.codec.avc import AvcError, parse_avc_sequence_header
-from srstwist.codec.flv import SoundFormat, VideoCodec, flv_header
-from srstwist.codec.ts import STREAM_TYPE_AAC, STREAM_TYPE_H264, STREAM_TYPE_MP3, TsError, TsMuxer
-from srstwist.codec.ts_es import AvcEsBuilder, aac_es, composition_time, mp3_es
+from srstwist.codec.avc import AvcError
+from srstwist.codec.flv import SoundFormat, flv_header
+from srstwist.codec.ts import STREAM_TYPE_H264, TsError, TsMuxer
+from srstwist.codec.ts_es import FlvToEs
 from srstwist.media.message import SharedMessage
 
 __all__ = [
@@ -147,8 +147,7 @@ class TsLiveEncoder:
 
     def __init__(self) -> None:
         self._muxer = TsMuxer()
-        self._avc = AvcEsBuilder()
-        self._aac: AacConfig | None = None
+        self._es = FlvToEs()
         self._video: int | None = None
         self._audio: int | None = None
 
@@ -169,38 +168,25 @@ class TsLiveEncoder:
         return b""
 
     def _encode_video(self, payload: bytes, timestamp: int, keyframe: bool) -> bytes:
-        if payload[0] & 0x0F != VideoCodec.AVC or len(payload) < 2:
+        frame = self._es.video(payload)
+        if frame is None:
             return b""
-        if payload[1] == 0:  # sequence header
-            self._avc.set_config(parse_avc_sequence_header(payload))
-            return b""
-        es = self._avc.access_unit(payload)
-        if es is None:
-            return b""
+        es, composition = frame
         self._video = STREAM_TYPE_H264
         self._muxer.set_program(self._video, self._audio)
         dts = timestamp * 90
-        pts = (timestamp + composition_time(payload)) * 90
+        pts = (timestamp + composition) * 90
         return self._muxer.write_pes(
             STREAM_TYPE_H264, es, pts, dts, pcr=keyframe, random_access=keyframe
         )
 
     def _encode_audio(self, payload: bytes, timestamp: int) -> bytes:
-        sound_format = payload[0] >> 4
-        if sound_format == SoundFormat.AAC:
-            if len(payload) < 2:
-                return b""
-            if payload[1] == 0:
-                self._aac = parse_aac_sequence_header(payload)
-                return b""
-            es, stream_type = aac_es(self._aac, payload), STREAM_TYPE_AAC
-        elif sound_format == SoundFormat.MP3:
-            es, stream_type = mp3_es(payload), STREAM_TYPE_MP3
-        else:
+        frame = self._es.audio(payload)
+        if frame is None:
             return b""
-        self._audio = stream_type
+        self._audio, es = frame
         self._muxer.set_program(self._video, self._audio)
-        return self._muxer.write_pes(stream_type, es, timestamp * 90, pcr=self._video is None)
+        return self._muxer.write_pes(self._audio, es, timestamp * 90, pcr=self._video is None)
 
 
 #: The live formats by mount extension.
