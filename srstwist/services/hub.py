@@ -128,24 +128,26 @@ class SourceHub(service.Service):
         # Imported here: the RTMP protocol modules import this one.
         from srstwist.protocols.rtmp_fanout import FanOut
 
-        key = (source.key, chunk_size)
-        fanout = self.fanouts.get(key)
-        if fanout is None or fanout.source is not source:
-            fanout = FanOut(source, chunk_size, source.vhost, self.clock)
-            self.fanouts[key] = fanout
-        fanout.add(player)
-        return fanout
+        return self._join(
+            (source.key, chunk_size),
+            source,
+            player,
+            lambda: FanOut(source, chunk_size, source.vhost, self.clock),
+        )
 
     def join_http_flv(self, source: Source, player: Any) -> Any:
         """Add an HTTP-FLV player to its source's shared batch (made on demand)."""
         # Imported here: the web modules import this one.
         from srstwist.web.flv_fanout import FlvFanOut
 
-        key = (source.key, 0)
+        return self._join(
+            (source.key, 0), source, player, lambda: FlvFanOut(source, source.vhost, self.clock)
+        )
+
+    def _join(self, key: tuple[Any, int], source: Source, player: Any, make: Any) -> Any:
         fanout = self.fanouts.get(key)
         if fanout is None or fanout.source is not source:
-            fanout = FlvFanOut(source, source.vhost, self.clock)
-            self.fanouts[key] = fanout
+            fanout = self.fanouts[key] = make()
         fanout.add(player)
         return fanout
 

@@ -30,7 +30,6 @@ from twisted.web.resource import IResource
 from twisted.web.server import Request
 
 from srstwist import SRS_COMPAT_VERSION, __version__
-from srstwist.config.model import VhostConfig
 from srstwist.hooks import HookRejected, IHookClient, on_play_payload, on_stop_payload
 from srstwist.media.fast_cache import FastCaches
 from srstwist.media.remux import FORMATS, FlvLiveEncoder, encoder_for
@@ -54,7 +53,7 @@ __all__ = ["HttpStreamServer", "HttpPlayHooks", "SERVER_HEADER"]
 #: The Server header: ours, and the SRS version we answer for.
 SERVER_HEADER = f"srstwist/{__version__} (SRS/{SRS_COMPAT_VERSION} compatible)"
 
-_LIVE_METHODS = (b"GET", b"HEAD")
+_READ_METHODS = (b"GET", b"HEAD")
 
 
 def _plain(request: IRequest, code: int, text: str) -> bytes:
@@ -134,7 +133,7 @@ class HttpStreamServer:
         return source is not None and source.publisher is not None
 
     def _serve_live(self, request: Request, route: LiveRoute) -> Any:
-        if request.method not in _LIVE_METHODS:
+        if request.method not in _READ_METHODS:
             request.setHeader(b"allow", b"GET, HEAD")
             return _plain(request, 405, "Method Not Allowed")
         encoder = encoder_for(route.extension)
@@ -146,7 +145,7 @@ class HttpStreamServer:
         hooks = self.hooks
         if hooks is None:
             return self._start_live(request, route, encoder, cid)
-        admitted = hooks.play(route.vhost, _hook_info(request, route, cid))
+        admitted = hooks.play(request, route, cid)
 
         def refused(failure: Failure) -> bytes:
             failure.trap(HookRejected)
@@ -202,7 +201,7 @@ class HttpStreamServer:
             if request.channel is not None:  # None once the connection is gone
                 request.unregisterProducer()
             if self.hooks is not None:
-                self.hooks.stop(route.vhost, _hook_info(request, route, cid))
+                self.hooks.stop(request, route, cid)
             self.log.info(
                 "http {kind} play {url} done, {size} bytes",
                 kind=route.extension[1:],
@@ -224,7 +223,7 @@ class HttpStreamServer:
             client_type=CLIENT_PLAY,
             now=self.clock.seconds(),
             tc_url=f"http://{route.vhost.name}/{route.app}",
-            page_url=(request.getHeader(b"referer") or b"").decode("latin-1"),
+            page_url=_referer(request),
         )
         request.registerProducer(player, True)
         opening = encoder.start()
@@ -259,7 +258,7 @@ class HttpStreamServer:
             request.setResponseCode(302)
             request.setHeader(b"location", target)
             return b""
-        if request.method not in _LIVE_METHODS:
+        if request.method not in _READ_METHODS:
             request.setHeader(b"allow", b"GET, HEAD")
             return _plain(request, 405, "Method Not Allowed")
         path = os.path.join(route.root, *route.segments)
@@ -315,26 +314,26 @@ class HttpPlayHooks:
     def __init__(self, client: IHookClient) -> None:
         self.client = client
 
-    def play(self, vhost: VhostConfig, info: dict[str, Any]) -> defer.Deferred[None]:
+    def play(self, request: Request, route: LiveRoute, cid: int) -> defer.Deferred[None]:
         """Ask the vhost's C{on_play} URLs; fails with L{HookRejected}."""
-        hooks = vhost.http_hooks
+        hooks = route.vhost.http_hooks
         if not hooks.enabled or not hooks.on_play:
             return defer.succeed(None)
         payload = on_play_payload(
-            info["client_id"], info["ip"], vhost.name, info["app"], info["stream"],
-            info["param"], info["pageUrl"],
+            cid, _peer(request), route.vhost.name, route.app, route.stream, _query(request),
+            _referer(request),
         )  # fmt: skip
-        return self.client.admit("on_play", hooks.on_play, payload, info["client_id"])
+        return self.client.admit("on_play", hooks.on_play, payload, cid)
 
-    def stop(self, vhost: VhostConfig, info: dict[str, Any]) -> None:
+    def stop(self, request: Request, route: LiveRoute, cid: int) -> None:
         """Tell the vhost's C{on_stop} URLs (failures are logged there)."""
-        hooks = vhost.http_hooks
+        hooks = route.vhost.http_hooks
         if not hooks.enabled or not hooks.on_stop:
             return
         payload = on_stop_payload(
-            info["client_id"], info["ip"], vhost.name, info["app"], info["stream"], info["param"]
+            cid, _peer(request), route.vhost.name, route.app, route.stream, _query(request)
         )
-        self.client.notify("on_stop", hooks.on_stop, payload, info["client_id"])
+        self.client.notify("on_stop", hooks.on_stop, payload, cid)
 
 
 def _start_offset(request: Request) -> int:
@@ -381,14 +380,5 @@ def _peer(request: Request) -> str:
     return str(getattr(peer, "host", ""))
 
 
-def _hook_info(request: Request, route: LiveRoute, cid: int) -> dict[str, Any]:
-    """What the on_play/on_stop hooks are told about an HTTP player."""
-    return {
-        "client_id": cid,
-        "ip": _peer(request),
-        "vhost": route.vhost.name,
-        "app": route.app,
-        "stream": route.stream,
-        "param": _query(request),
-        "pageUrl": (request.getHeader(b"referer") or b"").decode("latin-1"),
-    }
+def _referer(request: Request) -> str:
+    return (request.getHeader(b"referer") or b"").decode("latin-1")

@@ -14,10 +14,11 @@ from byte C{N}.
 from __future__ import annotations
 
 import os
-import struct
 from typing import BinaryIO
 
 from twisted.web.static import File
+
+from srstwist.codec.flv import FLV_HEADER_SIZE, TAG_HEADER_SIZE
 
 __all__ = [
     "MIME_TYPES",
@@ -61,9 +62,6 @@ MIME_TYPES: dict[str, str] = {
 }
 
 _DEFAULT_TYPE = "application/octet-stream"
-_TAG_HEADER = struct.Struct(">BBHBI")  # type, size (24 bits as B+H), timestamp..
-_FLV_HEADER_SIZE = 13
-_TAG_HEADER_SIZE = 11
 _PREVIOUS_TAG_SIZE = 4
 #: How far into a file the sequence headers are looked for.
 _HEADER_SCAN_LIMIT = 4 * 1024 * 1024
@@ -102,21 +100,21 @@ def flv_vod_prefix(file: BinaryIO, size: int, start: int) -> bytes:
     if start > size:
         raise VodError(f"start={start} is beyond the end of the file ({size} bytes)")
     file.seek(0)
-    header = file.read(_FLV_HEADER_SIZE)
-    if len(header) < _FLV_HEADER_SIZE or header[:3] != b"FLV":
+    header = file.read(FLV_HEADER_SIZE)
+    if len(header) < FLV_HEADER_SIZE or header[:3] != b"FLV":
         raise VodError("not an FLV file")
-    offset = _FLV_HEADER_SIZE
+    offset = FLV_HEADER_SIZE
     block_start: int | None = None
     seen: set[int] = set()
     block_end = None
-    while offset + _TAG_HEADER_SIZE <= min(size, _HEADER_SCAN_LIMIT):
+    while offset + TAG_HEADER_SIZE <= min(size, _HEADER_SCAN_LIMIT):
         file.seek(offset)
-        tag = file.read(_TAG_HEADER_SIZE)
-        if len(tag) < _TAG_HEADER_SIZE:
+        tag = file.read(TAG_HEADER_SIZE)
+        if len(tag) < TAG_HEADER_SIZE:
             break
         tag_type = tag[0] & 0x1F
         data_size = int.from_bytes(tag[1:4], "big")
-        end = offset + _TAG_HEADER_SIZE + data_size + _PREVIOUS_TAG_SIZE
+        end = offset + TAG_HEADER_SIZE + data_size + _PREVIOUS_TAG_SIZE
         if tag_type in (8, 9):
             if tag_type in seen:
                 break  # a second tag of a type already seen: the block is complete
