@@ -391,3 +391,36 @@ class RawPlayer:
         """Read until C{messages} more media messages have arrived."""
         target = self.media_messages + messages
         self._pump(lambda: self.media_messages >= target, within)
+
+
+#: How long a publisher may take to connect and publish.
+PUBLISH_WAIT = 15.0
+
+
+class ServerHelpers:
+    """
+    What end-to-end tests do with their server: a mixin for a TestCase that
+    sets C{self.server} (an L{SrsServer}) and, for HTTP, C{self.http_port}.
+    """
+
+    server: SrsServer
+    http_port: int
+
+    def http(self, path: str) -> str:
+        """The URL of C{path} on the server's HTTP port."""
+        return f"http://127.0.0.1:{self.http_port}{path}"
+
+    def publish(self, path: str, seconds: float, **kwargs: Any) -> Program:
+        """An ffmpeg publishing C{seconds} of generated media to C{path}."""
+        argv = ffmpeg_publish(self.server.url(path), seconds, **kwargs)
+        return program(self, argv, self.server.directory, seconds + 15)
+
+    def start(self, argv: list[str], limit: float = 20) -> Program:
+        """A program run in the server's directory, bounded by C{limit} seconds."""
+        return program(self, argv, self.server.directory, limit)
+
+    def wait_publish(self, vhost: str, path: str, since: int = 0) -> defer.Deferred[None]:
+        """Fires once the server logged the publish of C{vhost/path}."""
+        return self.server.child.wait_for(
+            f"] publish {vhost}/{path}, ", since=since, timeout=PUBLISH_WAIT
+        )

@@ -31,9 +31,9 @@ from twisted.web.server import NOT_DONE_YET, Site
 
 from tests.integration.process import (
     Program,
+    ServerHelpers,
     SrsServer,
     ffmpeg_play,
-    ffmpeg_publish,
     free_port,
     lines_of,
     program,
@@ -42,7 +42,6 @@ from tests.integration.process import (
 from tests.integration.test_console import chromium
 
 reactor: Any = _reactor
-_PUBLISH_WAIT = 15.0
 
 #: The body fields of each hook, in SRS's order (config-api-hooks.md §4.3).
 _FIELDS = {
@@ -188,7 +187,7 @@ def _hooks_block(urls: dict[str, str]) -> str:
     return f"    http_hooks {{\n        enabled on;\n{lines}    }}\n"
 
 
-class _Base(TestCase):
+class _Base(ServerHelpers, TestCase):
     timeout = 45
 
     def setUp(self) -> None:
@@ -219,25 +218,18 @@ class _Base(TestCase):
         if server:
             self.assertNotIn("Traceback", server.output)
 
-    def publish(self, path: str, seconds: float) -> Program:
-        argv = ffmpeg_publish(self.server.url(path), seconds, size="160x120")
-        return program(self, argv, self.server.directory, seconds + 15)
-
-    def start(self, argv: list[str], limit: float = 20) -> Program:
-        return program(self, argv, self.server.directory, limit)
+    def publish(self, path: str, seconds: float, **kwargs: Any) -> Program:
+        return super().publish(path, seconds, size="160x120", **kwargs)
 
     def rtmp_play(self, path: str, seconds: float, out: str) -> Program:
         return self.start(ffmpeg_play(self.server.url(path), seconds, self.server.path(out)))
 
     def http_play(self, path: str, seconds: float) -> Program:
-        url = f"http://127.0.0.1:{self.http_port}{path}"
+        url = self.http(path)
         return self.start(
             ["ffmpeg", "-nostdin", "-v", "error", "-rw_timeout", "5000000", "-i", url,
              "-t", str(seconds), "-f", "null", "-"]
         )  # fmt: skip
-
-    def wait_publish(self, vhost: str, path: str) -> defer.Deferred[None]:
-        return self.server.child.wait_for(f"] publish {vhost}/{path}, ", timeout=_PUBLISH_WAIT)
 
     @defer.inlineCallbacks
     def api(self, path: str, method: bytes = b"GET") -> Any:

@@ -19,16 +19,14 @@ from twisted.trial.unittest import TestCase
 from srstwist.codec.ts import PAT_PID, PMT_PID
 from tests.integration.process import (
     Program,
+    ServerHelpers,
     SrsServer,
-    ffmpeg_publish,
     ffprobe,
     free_port,
-    program,
     sleep,
 )
 from tests.test_codec_ts import parse_packets
 
-_PUBLISH_WAIT = 15.0
 _FRAGMENT = 2.0
 _TD_RATIO = 1.5
 #: Shorter than the brief's 10 s so that the window slides twice within a
@@ -101,7 +99,7 @@ def _tag(lines: list[str], prefix: str) -> str:
     raise AssertionError(f"no {prefix} in {lines}")
 
 
-class _HlsBase(TestCase):
+class _HlsBase(ServerHelpers, TestCase):
     timeout = 60
 
     @defer.inlineCallbacks
@@ -115,21 +113,6 @@ class _HlsBase(TestCase):
     def tearDown(self) -> None:
         self.assertNotIn("Traceback", self.server.output)
         self.assertNotIn("hls error", self.server.output)
-
-    def http(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.http_port}{path}"
-
-    def publish(self, path: str, seconds: float, **kwargs: Any) -> Program:
-        argv = ffmpeg_publish(self.server.url(path), seconds, **kwargs)
-        return program(self, argv, self.server.directory, seconds + 15)
-
-    def start(self, argv: list[str], limit: float = 20) -> Program:
-        return program(self, argv, self.server.directory, limit)
-
-    def wait_publish(self, vhost: str, path: str, since: int = 0) -> defer.Deferred[None]:
-        return self.server.child.wait_for(
-            f"] publish {vhost}/{path}, ", since=since, timeout=_PUBLISH_WAIT
-        )
 
     def playlist(self, name: str) -> Playlist | None:
         """The playlist ``live/NAME.m3u8`` on disk now, if written yet."""

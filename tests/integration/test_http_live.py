@@ -17,16 +17,13 @@ from twisted.trial.unittest import TestCase
 from srstwist.codec.flv import FlvTagDecoder
 from tests.integration.process import (
     Program,
+    ServerHelpers,
     SrsServer,
-    ffmpeg_publish,
     ffprobe,
     free_port,
-    program,
     rss_kb,
     sleep,
 )
-
-_PUBLISH_WAIT = 15.0
 
 
 def _http_conf(http_port: int, root: str) -> str:
@@ -50,7 +47,7 @@ vhost static.test {{
 """
 
 
-class _HttpBase(TestCase):
+class _HttpBase(ServerHelpers, TestCase):
     timeout = 90
 
     @defer.inlineCallbacks
@@ -61,19 +58,6 @@ class _HttpBase(TestCase):
         self.root = root
         self.server = SrsServer(self, _http_conf(self.http_port, root) + extra)
         yield self.server.started()
-
-    def http(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.http_port}{path}"
-
-    def publish(self, path: str, seconds: float, **kwargs: Any) -> Program:
-        argv = ffmpeg_publish(self.server.url(path), seconds, **kwargs)
-        return program(self, argv, self.server.directory, seconds + 15)
-
-    def start(self, argv: list[str], limit: float = 20) -> Program:
-        return program(self, argv, self.server.directory, limit)
-
-    def wait_publish(self, vhost: str, path: str) -> defer.Deferred[None]:
-        return self.server.child.wait_for(f"] publish {vhost}/{path}, ", timeout=_PUBLISH_WAIT)
 
     def tearDown(self) -> None:
         self.assertNotIn("Traceback", self.server.output)
@@ -191,7 +175,7 @@ class _FlvReader(protocol.Protocol):
         self.stall = stall
         self.bytes = 0
         self.last_timestamp = -1
-        self._decoder: FlvTagDecoder | None = None
+        self._decoder: _ChunkedFlv | None = None
         self._head = b""
         self.lost = defer.Deferred[None]()
 
