@@ -68,7 +68,6 @@ from srstwist.web.api_common import (
     ERROR_TEST,
     ERROR_URL_NOT_CLEAN,
     MAX_BODY,
-    SERVER_HEADER,
     SRS_FEATURES,
     V1_URLS,
     ApiError,
@@ -79,6 +78,7 @@ from srstwist.web.api_common import (
     path_suffix,
     query_arg,
 )
+from srstwist.web.site import SERVER_HEADER
 
 __all__ = ["CONSOLE_DIR", "HttpApi"]
 

@@ -24,8 +24,6 @@ from typing import Any
 
 from twisted.web.server import Request
 
-from srstwist import SRS_COMPAT_VERSION, __version__
-
 __all__ = [
     "ERROR_SUCCESS",
     "ERROR_TEST",
@@ -38,7 +36,6 @@ __all__ = [
     "ERROR_BAD_CALLBACK",
     "ERROR_INTERNAL",
     "MAX_BODY",
-    "SERVER_HEADER",
     "SRS_FEATURES",
     "CORS_HEADERS",
     "V1_URLS",
@@ -66,7 +63,6 @@ ERROR_INTERNAL = 1021
 #: The largest request body accepted (the API reads none; SRS discards them).
 MAX_BODY = 64 * 1024
 
-SERVER_HEADER = f"SRS/{SRS_COMPAT_VERSION}(srstwist {__version__})".encode()
 
 #: ``/api/v1/features`` of SRS's default x86-64 build (§3.5.10).
 SRS_FEATURES: Mapping[str, bool] = {

@@ -29,7 +29,6 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from twisted.web.server import Request
 
-from srstwist import SRS_COMPAT_VERSION, __version__
 from srstwist.hooks import HookRejected, IHookClient, on_play_payload, on_stop_payload
 from srstwist.media.fast_cache import FastCaches
 from srstwist.media.remux import FORMATS, FlvLiveEncoder, encoder_for
@@ -46,12 +45,11 @@ from srstwist.web.mounts import (
     request_path,
     static_route,
 )
+from srstwist.web.site import SERVER_HEADER
 from srstwist.web.static import VodError, content_type, file_resource, flv_vod_prefix
 
-__all__ = ["HttpStreamServer", "HttpPlayHooks", "SERVER_HEADER"]
+__all__ = ["HttpStreamServer", "HttpPlayHooks"]
 
-#: The Server header: ours, and the SRS version we answer for.
-SERVER_HEADER = f"srstwist/{__version__} (SRS/{SRS_COMPAT_VERSION} compatible)"
 
 _READ_METHODS = (b"GET", b"HEAD")
 
@@ -104,7 +102,7 @@ class HttpStreamServer:
 
     @app.route("/", branch=True, methods=None)
     def serve(self, request: Request) -> Any:
-        request.setHeader(b"server", SERVER_HEADER.encode())
+        request.setHeader(b"server", SERVER_HEADER)
         request.setHeader(b"access-control-allow-origin", b"*")
         try:
             path = request_path(request.uri)

@@ -29,7 +29,20 @@ from twisted.web.http import HTTPChannel
 from twisted.web.resource import IResource
 from twisted.web.server import Site
 
-__all__ = ["make_site", "HardenedChannel", "REQUEST_DEADLINE", "MAX_BODY", "IDLE_TIMEOUT"]
+from srstwist import SRS_COMPAT_VERSION, __version__
+
+__all__ = [
+    "make_site",
+    "HardenedChannel",
+    "REQUEST_DEADLINE",
+    "MAX_BODY",
+    "IDLE_TIMEOUT",
+    "SERVER_HEADER",
+]
+
+#: The C{Server} header of both HTTP listeners: SRS's version first, as
+#: tools that look for C{SRS/} expect, then ours.
+SERVER_HEADER = f"SRS/{SRS_COMPAT_VERSION}(srstwist {__version__})".encode()
 
 #: Seconds a client has to send a whole request.
 REQUEST_DEADLINE = 20.0
