@@ -1,7 +1,7 @@
 """
-Tests for ``srs-bench`` (:mod:`srstwist.tools.bench` and its
-``bench_*`` modules): the statistics and the summary line, the command
-line and the remote-target refusal, the fast chunk scanner against the
+Tests for ``srs-bench`` (the :mod:`srstwist.tools.bench` package): the
+statistics and the summary line, the command line and the remote-target
+refusal, the package's import order, the fast chunk scanner against the
 reference decoder, the HTTP readers, the runner on a Clock, bench clients
 against the real server protocol in memory, and one run of the real
 program against ``twistd -n srs`` and ffmpeg on 127.0.0.1.
@@ -9,12 +9,14 @@ program against ``twistd -n srs`` and ffmpeg on 127.0.0.1.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import json
 import os
 import random
 import socket
+import subprocess
 import sys
 import threading
 from typing import Any
@@ -48,7 +50,7 @@ from srstwist.tools.bench import (
     resolve_target,
     stream_for,
 )
-from srstwist.tools.bench_http import (
+from srstwist.tools.bench.http import (
     FlvScanner,
     HlsClient,
     HttpError,
@@ -57,16 +59,16 @@ from srstwist.tools.bench_http import (
     parse_playlist,
     probe_blocking,
 )
-from srstwist.tools.bench_rtmp import (
+from srstwist.tools.bench.rtmp import (
     FlvSource,
     RtmpPlayClient,
     RtmpPublishClient,
     RtmpTarget,
     pace_publishers,
 )
-from srstwist.tools.bench_run import BenchClient, Runner
-from srstwist.tools.bench_scan import ChunkScanner, MediaTally
-from srstwist.tools.bench_stats import (
+from srstwist.tools.bench.run import BenchClient, Runner
+from srstwist.tools.bench.scan import ChunkScanner, MediaTally
+from srstwist.tools.bench.stats import (
     ClientResult,
     CpuSample,
     build_report,
@@ -77,7 +79,7 @@ from srstwist.tools.bench_stats import (
     realtime_ratio,
     summary_line,
 )
-from srstwist.tools.bench_workers import worker_argv
+from srstwist.tools.bench.workers import worker_argv
 from tests.rtmp_peer import Harness, ScriptedClient, captured_media
 
 TARGET = RtmpTarget("127.0.0.1", 1935, "rtmp://127.0.0.1/live", "live")
@@ -186,6 +188,47 @@ class StatisticsTests(SynchronousTestCase):
             "n=1 ok=0 failed=1 kbps_med=- kbps_p5=- rt_med=- fv_med_ms=- fv_p95_ms=- "
             "fk_med_ms=- connect_med_ms=- cpu=0%",
         )
+
+
+# -- the package ------------------------------------------------------------------------
+
+#: srs-bench's modules, each allowed to import only those before it.
+_LAYERS = ("stats", "scan", "run", "rtmp", "http", "plan", "local", "workers", "cli")
+
+
+class PackageTests(SynchronousTestCase):
+    """The srs-bench package has no import cycle and runs with ``python -m``."""
+
+    def test_modules_import_only_lower_layers(self) -> None:
+        """No module imports the command line, or any module after it in the order."""
+        directory = os.path.dirname(bench.__file__)
+        modules = sorted(
+            name[:-3] for name in os.listdir(directory) if name.endswith(".py")
+        )
+        self.assertEqual(sorted(set(modules) - set(_LAYERS)), ["__init__", "__main__"])
+        for index, name in enumerate(_LAYERS):
+            with open(os.path.join(directory, name + ".py"), encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+            imported = set()
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    imported.add(node.module)
+                elif isinstance(node, ast.Import):
+                    imported.update(alias.name for alias in node.names)
+            inside = {m for m in imported if m.startswith("srstwist.tools")}
+            allowed = {f"srstwist.tools.bench.{lower}" for lower in _LAYERS[:index]}
+            self.assertEqual(inside - allowed, set(), name)
+
+    def test_run_as_module(self) -> None:
+        """``python -m srstwist.tools.bench --help`` prints the usage, as the workers need."""
+        done = subprocess.run(
+            [sys.executable, "-m", "srstwist.tools.bench", "--help"],
+            capture_output=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            timeout=60,
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertTrue(done.stdout.startswith(b"usage: srs-bench "), done.stdout)
 
 
 class MediaTallyTests(SynchronousTestCase):

@@ -26,8 +26,8 @@ from urllib.parse import urljoin, urlsplit
 
 from twisted.internet.interfaces import IReactorTime
 
-from srstwist.tools.bench_run import STREAMING, BenchClient
-from srstwist.tools.bench_scan import MediaTally
+from srstwist.tools.bench.run import STREAMING, BenchClient
+from srstwist.tools.bench.scan import MediaTally
 
 __all__ = [
     "FlvScanner",
@@ -117,7 +117,7 @@ class HttpResponseReader:
         """
         Take bytes; return what follows the end of this response.
 
-        :raise HttpError: the response is malformed.
+        :raises HttpError: the response is malformed.
         """
         if self._buffer:
             data = self._buffer + data
@@ -203,7 +203,7 @@ class FlvScanner:
     Read an FLV stream's tags without copying their bodies: audio and video
     tags are counted in ``tally``; script tags are skipped.
 
-    :raise HttpError: from :meth:`receive_data`: not FLV, an unknown tag
+    :raises HttpError: from :meth:`receive_data`: not FLV, an unknown tag
         type, or a tag above 16 MiB.
     """
 
@@ -374,7 +374,7 @@ def parse_playlist(text: str) -> tuple[str | None, float, int, list[tuple[float,
     :return: ``(variant, target_duration, media_sequence, segments,
         endlist)``: the first variant URI of a master playlist (else
         ``None``), and the ``(duration, uri)`` of each segment.
-    :raise HttpError: not a playlist.
+    :raises HttpError: not a playlist.
     """
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines or lines[0] != "#EXTM3U":

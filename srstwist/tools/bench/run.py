@@ -5,8 +5,8 @@ and never wait for anything without a deadline.
 
 :class:`BenchClient` is the lifecycle every load client shares (RTMP
 players and publishers, HTTP players): a phase with a deadline, a
-:class:`~srstwist.tools.bench_scan.MediaTally`, one
-:class:`~srstwist.tools.bench_stats.ClientResult`, and exactly one end
+:class:`~srstwist.tools.bench.scan.MediaTally`, one
+:class:`~srstwist.tools.bench.stats.ClientResult`, and exactly one end
 (failed, or finished by the run).  :class:`Runner` drives them on any
 ``IReactorTime``, so tests run it on a ``Clock`` with in-memory transports.
 
@@ -28,8 +28,8 @@ from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
-from srstwist.tools.bench_scan import MediaTally
-from srstwist.tools.bench_stats import ClientResult
+from srstwist.tools.bench.scan import MediaTally
+from srstwist.tools.bench.stats import ClientResult
 
 __all__ = ["BenchClient", "OneClientFactory", "Runner", "tcp_connector"]
 

@@ -208,7 +208,7 @@ class ChunkScanner:
         """
         Take bytes from the server.
 
-        :raise ChunkError: the chunk stream is malformed or a bound was
+        :raises ChunkError: the chunk stream is malformed or a bound was
             exceeded; the scanner is then closed.
         """
         if self._closed:

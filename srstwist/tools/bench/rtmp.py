@@ -5,7 +5,7 @@ srs-bench's RTMP clients, on the sans-IO
 
 :class:`RtmpPlayClient` plays a stream.  By default it takes the fast path:
 the session does the handshake (exactly S0S1S2, 3073 bytes), then a
-:class:`~srstwist.tools.bench_scan.ChunkScanner` reads the chunk stream,
+:class:`~srstwist.tools.bench.scan.ChunkScanner` reads the chunk stream,
 counts audio and video without copying them, and gives every other message
 back to the session, re-encoded as one fmt-0 message, so connect, createStream,
 play, onStatus, metadata and protocol control still go through the session's
@@ -45,8 +45,8 @@ from srstwist.codec.rtmp_events import (
     Result,
 )
 from srstwist.codec.rtmp_session import RtmpError
-from srstwist.tools.bench_run import STREAMING, BenchClient
-from srstwist.tools.bench_scan import ChunkScanner
+from srstwist.tools.bench.run import STREAMING, BenchClient
+from srstwist.tools.bench.scan import ChunkScanner
 
 __all__ = ["FlvSource", "RtmpPlayClient", "RtmpPublishClient", "RtmpTarget", "pace_publishers"]
 
@@ -66,7 +66,8 @@ class RtmpTarget:
 
     :ivar host: the address connected to (already resolved).
     :ivar tc_url: the connect tcUrl (the URL's query included, as
-        srs-librtmp does, ``rtmp.md`` 10.1).
+        srs-librtmp does: ossrs/srs 2.0release
+        ``trunk/src/libs/srs_librtmp.cpp``).
     """
 
     host: str
@@ -277,7 +278,7 @@ class FlvSource:
 
     :ivar span_ms: one loop's length: the last timestamp plus one frame
         interval (the smallest positive gap between video tags, else 40 ms).
-    :raise ValueError: the file is not FLV or has no audio or video.
+    :raises ValueError: the file is not FLV or has no audio or video.
     """
 
     def __init__(self, data: bytes, name: str = "FLV") -> None:

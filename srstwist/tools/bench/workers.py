@@ -32,19 +32,17 @@ from twisted.internet import protocol
 from twisted.protocols.basic import LineReceiver
 
 import srstwist
-from srstwist.tools.bench import (
-    BenchOptions,
-    Plan,
-    _cpu_now,
-    _crash,
-    _exit_status,
-    _Interrupts,
-    _print_report,
-    _run_local,
-    indices_of,
+from srstwist.tools.bench.local import (
+    Interrupts,
+    cpu_now,
+    crash,
+    exit_status,
+    print_report,
+    run_local,
 )
-from srstwist.tools.bench_run import CLOSE_GRACE
-from srstwist.tools.bench_stats import ClientResult, CpuSample, build_report
+from srstwist.tools.bench.plan import BenchOptions, Plan, indices_of
+from srstwist.tools.bench.run import CLOSE_GRACE
+from srstwist.tools.bench.stats import ClientResult, CpuSample, build_report
 
 __all__ = ["run_parent", "run_worker", "worker_argv"]
 
@@ -89,7 +87,7 @@ class _WorkerControl(LineReceiver):
         self.options = options
         assert options.worker is not None
         self.index = options.worker
-        self.runner = _run_local(
+        self.runner = run_local(
             reactor, options, plan, indices_of(options.worker, options.workers, options.n)
         )
         self.status = status
@@ -113,10 +111,10 @@ class _WorkerControl(LineReceiver):
         self.started = True
         if self._ready_call is not None and self._ready_call.active():
             self._ready_call.cancel()
-        self._cpu0 = _cpu_now()
+        self._cpu0 = cpu_now()
         self._wall0 = time.monotonic()
         d = self.runner.run()
-        d.addCallback(self._report).addErrback(_crash, self.reactor, self.status)
+        d.addCallback(self._report).addErrback(crash, self.reactor, self.status)
 
     def interrupt(self) -> None:
         if self.started:
@@ -129,7 +127,7 @@ class _WorkerControl(LineReceiver):
             self.runner.deliver_now()
 
     def _report(self, results: list[ClientResult]) -> None:
-        user, system = _cpu_now()
+        user, system = cpu_now()
         cpu = CpuSample(
             self.index,
             user - self._cpu0[0],
@@ -169,7 +167,7 @@ def run_worker(options: BenchOptions, plan: Plan) -> int:
 
     status = [2]
     control = _WorkerControl(reactor, options, plan, status)
-    interrupts = _Interrupts(reactor, control.interrupt, control.interrupt_again)
+    interrupts = Interrupts(reactor, control.interrupt, control.interrupt_again)
 
     def start() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -261,7 +259,7 @@ class _Parent:
             return
         self.going = True
         self._timer.cancel()
-        self._cpu0 = _cpu_now()
+        self._cpu0 = cpu_now()
         self._wall0 = time.monotonic()
         for worker in self.workers:
             worker.transport.write(b"go\n")  # type: ignore[union-attr]
@@ -294,7 +292,7 @@ class _Parent:
         self.reactor.stop()
 
     def _aggregate(self) -> None:
-        user, system = _cpu_now()
+        user, system = cpu_now()
         wall = time.monotonic() - self._wall0
         results: list[ClientResult] = []
         cpu: list[CpuSample] = []
@@ -326,8 +324,8 @@ class _Parent:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         report["cpu"]["children_total_s"] = round(children.ru_utime + children.ru_stime, 3)
         report["workers"] = self.options.workers
-        _print_report(self.options, report)
-        self.status[0] = _exit_status(report)
+        print_report(self.options, report)
+        self.status[0] = exit_status(report)
 
 
 def run_parent(options: BenchOptions, plan: Plan) -> int:
@@ -336,7 +334,7 @@ def run_parent(options: BenchOptions, plan: Plan) -> int:
 
     status = [2]
     parent = _Parent(reactor, options, status)
-    interrupts = _Interrupts(reactor, parent.interrupt, parent.interrupt)
+    interrupts = Interrupts(reactor, parent.interrupt, parent.interrupt)
 
     def start() -> None:
         interrupts.install((signal.SIGINT, signal.SIGTERM))
