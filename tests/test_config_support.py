@@ -1,8 +1,8 @@
 """
-Tests for `srstwist.config.support`.
+Tests for :mod:`srstwist.config.support`.
 
-The sets L{BUILT} and L{NEVER} grow as features land, so these tests use
-directive names no feature will ever have (C{frob}) where they need an
+The sets :data:`BUILT` and :data:`NEVER` grow as features land, so these tests use
+directive names no feature will ever have (``frob``) where they need an
 unbuilt one, and read the sets themselves where they need built ones.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from srstwist.config.parser import Directive, parse
-from srstwist.config.support import BUILT, NEVER, unsupported_directives
+from srstwist.config.support import BUILT, NEVER, is_built, unsupported_directives
 
 
 def _tree(paths: list[str]) -> Directive:
@@ -28,7 +28,7 @@ def _tree(paths: list[str]) -> Directive:
 
 
 class UnsupportedDirectivesTests(SynchronousTestCase):
-    """L{unsupported_directives} lists what is accepted but not acted on."""
+    """:func:`unsupported_directives` lists what is accepted but not acted on."""
 
     def test_unbuiltTopLevel(self) -> None:
         """An unbuilt top-level directive is reported with its file and line."""
@@ -80,7 +80,7 @@ class UnsupportedDirectivesTests(SynchronousTestCase):
         )
 
     def test_everyNeverPath(self) -> None:
-        """Each path of L{NEVER} is reported as ignored and never as unsupported."""
+        """Each path of :data:`NEVER` is reported as ignored and never as unsupported."""
         messages = unsupported_directives(_tree(sorted(NEVER)))
         self.assertEqual(
             [m.split(" (")[0] for m in messages],
@@ -125,3 +125,35 @@ class AliasTests(SynchronousTestCase):
         )
         messages = unsupported_directives(root)
         self.assertEqual(messages, ["not supported yet: vhost.dvr (a.conf:3)"])
+
+
+class IsBuiltTests(SynchronousTestCase):
+    """:func:`is_built` answers for one path what the file walk would."""
+
+    def test_built_path(self) -> None:
+        """A path of :data:`BUILT` whose blocks are all built is built."""
+        for path in sorted(BUILT):
+            self.assertTrue(is_built(path), path)
+
+    def test_unbuilt(self) -> None:
+        """A path missing from :data:`BUILT`, or under an unbuilt block, is not."""
+        self.assertFalse(is_built("frob"))
+        self.assertFalse(is_built("vhost.frob"))
+        self.assertFalse(is_built("frob.enabled"))
+
+    def test_never_is_not_built(self) -> None:
+        """What srstwist will never act on is not built."""
+        for path in NEVER:
+            self.assertFalse(is_built(path), path)
+
+    def test_aliases(self) -> None:
+        """SRS 1 names count as the feature they stand for, at any level."""
+        self.assertTrue(is_built("http_stream"))
+        self.assertTrue(is_built("http_stream.enabled"))
+        self.assertTrue(is_built("vhost.http.mount"))
+
+    def test_agrees_with_the_walk(self) -> None:
+        """A path is built exactly when a file holding it reports nothing."""
+        for path in ("vhost.hls.hls_fragment", "vhost.dvr.dvr_path", "http_stream.listen",
+                     "stream_caster.enabled", "vhost.frob"):  # fmt: skip
+            self.assertEqual(is_built(path), unsupported_directives(_tree([path])) == [], path)

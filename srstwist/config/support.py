@@ -2,13 +2,13 @@
 """
 Which configuration directives srstwist acts on today.
 
-Every directive of SRS 2.0 is accepted and typed by L{srstwist.config.model},
+Every directive of SRS 2.0 is accepted and typed by :mod:`srstwist.config.model`,
 but a feature may not be built yet.  Rather than ignore such a directive
 silently, the server logs it once at start:
-C{not supported yet: vhost.hls (conf/hls.conf:23)}.
+``not supported yet: vhost.hls (conf/hls.conf:23)``.
 
-Paths are dotted directive names from the top of the file (C{vhost.hls},
-C{vhost.ingest.engine}).  A directive whose path is in L{BUILT} is acted on,
+Paths are dotted directive names from the top of the file (``vhost.hls``,
+``vhost.ingest.engine``).  A directive whose path is in :data:`BUILT` is acted on,
 and its children are checked in turn; any other is reported, without
 descending into its children.  When a feature lands, its paths are added
 here, in the same change.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from srstwist.config.parser import Directive
 
-__all__ = ["BUILT", "NEVER", "ALIASES", "unsupported_directives"]
+__all__ = ["BUILT", "NEVER", "ALIASES", "is_built", "unsupported_directives"]
 
 #: Directive paths whose features are built.
 BUILT: frozenset[str] = frozenset(
@@ -131,12 +131,29 @@ ALIASES: dict[str, str] = {
 }
 
 
+def is_built(path: str) -> bool:
+    """
+    Whether srstwist acts on the directive at the dotted ``path``: it and
+    every block above it are in :data:`BUILT` (SRS 1 names resolved through
+    :data:`ALIASES` at each level), the same walk :func:`unsupported_directives`
+    makes over a file.
+    """
+    prefix = ""
+    for name in path.split("."):
+        resolved = f"{prefix}{name}"
+        resolved = ALIASES.get(resolved, resolved)
+        if resolved not in BUILT:
+            return False
+        prefix = resolved + "."
+    return True
+
+
 def unsupported_directives(root: Directive) -> list[str]:
     """
     The messages to log for directives that are accepted but not acted on.
 
-    @param root: the parsed file.
-    @return: one message per top-most directive whose feature is missing, in
+    :param root: the parsed file.
+    :return: one message per top-most directive whose feature is missing, in
         file order.
     """
     messages: list[str] = []
