@@ -1,8 +1,11 @@
 """
-Tests for L{srstwist.web.site}: the request deadline and the body limit.
+Tests for :mod:`srstwist.web.site`: the request deadline and the one body
+limit of each site.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
@@ -10,22 +13,30 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
-from srstwist.web.site import MAX_BODY, REQUEST_DEADLINE, make_site
+from srstwist.web.site import DEFAULT_MAX_BODY, REQUEST_DEADLINE, BoundedRequest, make_site
 
 
 class _Hello(Resource):
+    """Says hello, and records each request it renders with the body it had."""
+
     isLeaf = True
 
-    def render(self, request: object) -> bytes:
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[tuple[Any, bytes]] = []
+
+    def render(self, request: Any) -> bytes:
+        self.requests.append((request, request.content.read()))
         return b"hello"
 
 
 class ChannelTests(SynchronousTestCase):
     """The hardened HTTP channel on an in-memory transport."""
 
-    def connect(self) -> tuple[Clock, StringTransport, object]:
+    def connect(self, **limits: int) -> tuple[Clock, StringTransport, Any]:
         clock = Clock()
-        site = make_site(_Hello(), clock)
+        self.resource = _Hello()
+        site = make_site(self.resource, clock, **limits)
         channel = site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
         transport = StringTransport()
         channel.makeConnection(transport)
@@ -54,13 +65,42 @@ class ChannelTests(SynchronousTestCase):
         self.assertFalse(transport.disconnecting)
 
     def test_huge_body_refused(self) -> None:
-        """A declared body over the limit gets 413 and the connection closes."""
+        """A declared body over the default limit gets 413 and the connection closes."""
         _, transport, channel = self.connect()
         channel.dataReceived(
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY + 1)
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+            % (DEFAULT_MAX_BODY + 1)
         )
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "))
         self.assertTrue(transport.disconnecting)
+        self.assertEqual(self.resource.requests, [])
+
+    def test_site_limit(self) -> None:
+        """The limit given to ``make_site`` is the one the channel applies."""
+        _, transport, channel = self.connect(max_body=10)
+        channel.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+        channel.dataReceived(b"0123456789")
+        self.assertIn(b"hello", transport.value())
+        self.assertEqual(self.resource.requests[0][1], b"0123456789")
+        _, transport, channel = self.connect(max_body=10)
+        channel.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "))
+
+    def test_undeclared_body_cut(self) -> None:
+        """
+        A chunked body is kept up to the limit and the request flagged; what
+        to answer is the resource's.
+        """
+        _, transport, channel = self.connect(max_body=10)
+        channel.dataReceived(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"8\r\n01234567\r\n8\r\n89abcdef\r\n0\r\n\r\n"
+        )
+        [(request, body)] = self.resource.requests
+        self.assertIsInstance(request, BoundedRequest)
+        self.assertTrue(request.body_too_large)
+        self.assertEqual(body, b"01234567")
+        self.assertIn(b"hello", transport.value())
 
     def test_huge_headers_refused(self) -> None:
         """Too many header bytes get 400; one overlong line gets 431; both close."""

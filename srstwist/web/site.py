@@ -4,14 +4,19 @@ The Twisted Site under both HTTP listeners, hardened for the open internet.
 
 Twisted's HTTP channel already refuses request lines and header blocks
 over 16 KiB and more than 500 headers (400), and drops connections idle
-for C{timeout} seconds between requests; a line over 16 KiB only drops the
+for ``timeout`` seconds between requests; a line over 16 KiB only drops the
 connection, and here gets a 431 first.  Two gaps remain, closed here:
 
 * a slowloris client that sends a header byte every few seconds keeps
   resetting the idle timer; here a request must arrive whole (headers and
-  body) within L{REQUEST_DEADLINE} seconds of its first byte;
-* a huge declared body would be spooled to a temporary file; here a
-  C{Content-Length} over L{MAX_BODY} gets a 413 and the connection closes.
+  body) within :data:`REQUEST_DEADLINE` seconds of its first byte;
+* a huge body would be spooled to a temporary file; here each listener has
+  one body limit, given to :func:`make_site` (:data:`DEFAULT_MAX_BODY`
+  for the HTTP server, the API's own for the API).  A ``Content-Length``
+  over it gets a 413 and the connection closes before the body is read;
+  a body without a declared length is kept up to the limit, the rest
+  dropped and the request flagged :attr:`BoundedRequest.body_too_large`
+  for the resource to answer.
 
 Neither limit applies while a response streams (a live stream is one long
 response to a request that arrived in time).
@@ -27,28 +32,30 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import IResource
-from twisted.web.server import Site
+from twisted.web.server import Request, Site
 
 from srstwist import SRS_COMPAT_VERSION, __version__
 
 __all__ = [
     "make_site",
+    "BoundedSite",
+    "BoundedRequest",
     "HardenedChannel",
     "REQUEST_DEADLINE",
-    "MAX_BODY",
+    "DEFAULT_MAX_BODY",
     "IDLE_TIMEOUT",
     "SERVER_HEADER",
 ]
 
-#: The C{Server} header of both HTTP listeners: SRS's version first, as
-#: tools that look for C{SRS/} expect, then ours.
+#: The ``Server`` header of both HTTP listeners: SRS's version first, as
+#: tools that look for ``SRS/`` expect, then ours.
 SERVER_HEADER = f"SRS/{SRS_COMPAT_VERSION}(srstwist {__version__})".encode()
 
 #: Seconds a client has to send a whole request.
 REQUEST_DEADLINE = 20.0
-#: Largest request body accepted (the API takes small JSON bodies; the
-#: stream server takes none).
-MAX_BODY = 1024 * 1024
+#: The body limit of a site made without one: the HTTP server's, which
+#: takes no bodies but should not refuse a client that sends a small one.
+DEFAULT_MAX_BODY = 1024 * 1024
 #: Seconds an idle keep-alive connection is kept (SRS: 60 s receive timeout).
 IDLE_TIMEOUT = 60.0
 
@@ -62,13 +69,43 @@ _HEADER_TOO_LARGE = (
 )
 
 
+class BoundedSite(Site):
+    """A ``Site`` that carries its listener's request body limit."""
+
+    #: Bytes of request body accepted; set by :func:`make_site`.
+    max_body = DEFAULT_MAX_BODY
+
+
+class BoundedRequest(Request):
+    """
+    A ``Request`` that keeps at most its site's ``max_body`` bytes of a
+    body whose length was not declared, and drops and flags the rest, so
+    such an upload costs no memory.  (A declared length over the limit
+    never reaches a request: the channel refuses it.)
+    """
+
+    #: Set when body bytes past the limit were dropped.
+    body_too_large = False
+    _body_seen = 0
+
+    def handleContentChunk(self, data: bytes) -> None:
+        self._body_seen += len(data)
+        if self._body_seen > self.channel.site.max_body:
+            self.body_too_large = True
+            return
+        super().handleContentChunk(data)
+
+
 class HardenedChannel(HTTPChannel):
-    """An HTTP channel with a whole-request deadline and a body size limit."""
+    """
+    An HTTP channel with a whole-request deadline that refuses a declared
+    body over its site's ``max_body``.
+    """
 
     log = Logger()
     #: Overridden in tests.
     request_deadline = REQUEST_DEADLINE
-    max_body = MAX_BODY
+    site: BoundedSite
     _deadline: IDelayedCall | None = None
 
     def dataReceived(self, data: bytes) -> None:
@@ -78,11 +115,14 @@ class HardenedChannel(HTTPChannel):
         super().dataReceived(data)
 
     def allHeadersReceived(self) -> None:
-        if self.length is not None and self.length > self.max_body:
+        # Refused here, not in the request: only the channel can answer
+        # before the body is sent.
+        limit = self.site.max_body
+        if self.length is not None and self.length > limit:
             self.log.warn(
                 "request body of {size} bytes refused (limit {limit})",
                 size=self.length,
-                limit=self.max_body,
+                limit=limit,
                 cid=getattr(self, "cid", 0),
             )
             self._disarm()
@@ -128,15 +168,23 @@ class HardenedChannel(HTTPChannel):
 def make_site(
     resource: IResource,
     reactor: Any,
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
     timeout: float = IDLE_TIMEOUT,
-    request_factory: Any = None,
-) -> Site:
-    """A Site for C{resource} on our hardened channel, without access logs."""
-    site = Site(resource, timeout=timeout, reactor=reactor)
+) -> BoundedSite:
+    """
+    A site for ``resource`` on :class:`HardenedChannel` with
+    :class:`BoundedRequest`, without access logs.
+
+    :param reactor: schedules the idle timeout and the request deadline.
+    :param max_body: the listener's one request body limit, in bytes.
+    :param timeout: seconds an idle connection is kept.
+    """
+    site = BoundedSite(resource, timeout=timeout, reactor=reactor)
+    site.max_body = max_body
     site.protocol = HardenedChannel  # type: ignore[assignment]
+    site.requestFactory = BoundedRequest  # type: ignore[assignment]
     site.displayTracebacks = False
-    if request_factory is not None:
-        site.requestFactory = request_factory
     site.noisy = False
     site.log = lambda request: None  # type: ignore[method-assign]
     return site
