@@ -1,6 +1,7 @@
 """
-Tests for :mod:`srstwist.services.heartbeat`: the heartbeat POST (reference
-``config-api-hooks.md`` §4.7) on a ``Clock``, through a
+Tests for :mod:`srstwist.services.heartbeat`: the heartbeat POST on a
+``Clock``, its ``ip`` from a sampled
+:class:`~srstwist.services.sysinfo.SystemSampler`, through a
 :class:`~srstwist.hooks.HookClient` over ``treq.testing.StubTreq``.
 """
 
@@ -18,6 +19,7 @@ from twisted.web.server import NOT_DONE_YET
 from srstwist.config.model import ServerConfig, load_config_text
 from srstwist.hooks import HookClient
 from srstwist.services.heartbeat import HeartbeatService, beat_period, heartbeat_payload
+from srstwist.services.sysinfo import SystemSampler
 
 _SUMMARIES = {"code": 0, "data": {"ok": True, "now_ms": 1}}
 _ADDRESSES = [("lo", "127.0.0.1"), ("eth0", "192.0.2.5"), ("eth1", "198.51.100.7")]
@@ -74,10 +76,15 @@ class HeartbeatServiceTests(SynchronousTestCase):
             " device_id my-id; summaries on; }\nstats { network 1; }"
         )
         self.summaries_calls = 0
-        self.service = HeartbeatService(
-            self.hooks, lambda: self.config, self.clock, self.summaries,
-            addresses=lambda: _ADDRESSES,
+        self.addresses = list(_ADDRESSES)
+        self.sampler = SystemSampler(
+            self.clock, read=lambda name: "",
+            addresses=lambda: self.addresses, clock_ticks=100, cpus=(1, 1),
         )  # fmt: skip
+        self.sampler.sample()
+        self.service = HeartbeatService(
+            self.hooks, lambda: self.config, self.clock, self.sampler, self.summaries
+        )
         self.service.startService()
         self.addCleanup(self.service.stopService)
 
@@ -107,6 +114,15 @@ class HeartbeatServiceTests(SynchronousTestCase):
         self.config = _conf("heartbeat { enabled on; }\nstats { network 3; }")
         self.clock.advance(1)
         self.assertEqual(self.receiver.posts[0][1], {"device_id": "", "ip": "198.51.100.7"})
+
+    def test_ip_from_last_sample(self) -> None:
+        """The ``ip`` is the sampler's, as of its last sample."""
+        self.addresses = [("eth0", "203.0.113.9")]
+        self.clock.advance(1)
+        self.assertEqual(self.receiver.posts[0][1]["ip"], "198.51.100.7")
+        self.sampler.sample()
+        self.clock.advance(5)
+        self.assertEqual(self.receiver.posts[1][1]["ip"], "203.0.113.9")
 
     def test_summaries_off(self) -> None:
         """Without ``summaries on`` the summaries are neither built nor sent."""

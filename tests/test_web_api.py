@@ -1,8 +1,10 @@
 """
 Tests for :mod:`srstwist.web.api`: every route of the SRS 2.0 HTTP API
-(reference ``config-api-hooks.md`` §3) and the console's files, through
-``treq.testing.StubTreq`` over the Klein resource, with a real
-:class:`~srstwist.stats.Statistics` holding one stream and two clients.
+and the console's files, through ``treq.testing.StubTreq`` over the Klein
+resource, with a real :class:`~srstwist.stats.Statistics` holding
+one stream and two clients and a
+:class:`~srstwist.services.sysinfo.SystemSampler` over fake ``/proc`` text;
+and the API's site, its body limit, on an in-memory transport.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import os
 from typing import Any
 
 from treq.testing import StubTreq
+from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
-from twisted.web.test.requesthelper import DummyChannel
 
 from srstwist.config.model import ServerConfig, load_config_text
+from srstwist.config.support import is_built
+from srstwist.services.sysinfo import SystemSampler
 from srstwist.stats import (
     CLIENT_FMLE_PUBLISH,
     CLIENT_PLAY,
@@ -24,9 +29,14 @@ from srstwist.stats import (
     Statistics,
     VideoInfo,
 )
-from srstwist.sysinfo import SystemSampler
 from srstwist.web.api import CONSOLE_DIR, HttpApi
-from srstwist.web.api_common import MAX_BODY, BoundedRequest
+from srstwist.web.api_common import (
+    API_MAX_BODY,
+    BUILD_FEATURES,
+    FEATURE_DIRECTIVES,
+    built_features,
+)
+from srstwist.web.site import DEFAULT_MAX_BODY
 
 _T0 = 1_700_000_000.0
 _BASE = "http://127.0.0.1:1985"
@@ -44,20 +54,20 @@ _CORS = {
 }
 
 _PROC = {
-    ("self", "stat"): "4242 (twistd srs) S 1 4242 4242 0 -1 4194560 900 0 0 0 "
+    "self/stat": "4242 (twistd srs) S 1 4242 4242 0 -1 4194560 900 0 0 0 "
     "150 50 0 0 20 0 3 0 1000 300000000 20000 18446744073709551615 1 1 0 0 0 0 0 "
     "4096 0 0 0 0 17 1 0 0 0 0 0\n",
-    ("stat",): "cpu  100 0 100 800 0 0 0 0 0 0\ncpu0 50 0 50 400 0 0 0 0 0 0\n",
-    ("meminfo",): "MemTotal: 1000 kB\nMemFree: 400 kB\nBuffers: 100 kB\nCached: 100 kB\n"
+    "stat": "cpu  100 0 100 800 0 0 0 0 0 0\ncpu0 50 0 50 400 0 0 0 0 0 0\n",
+    "meminfo": "MemTotal: 1000 kB\nMemFree: 400 kB\nBuffers: 100 kB\nCached: 100 kB\n"
     "SwapTotal: 200 kB\nSwapFree: 150 kB\n",
-    ("uptime",): "1234.50 2000.25\n",
-    ("loadavg",): "0.50 0.25 0.10 1/78 999\n",
-    ("vmstat",): "pgpgin 1000\npgpgout 2000\n",
-    ("diskstats",): "",
-    ("net", "dev"): "h1\nh2\n    lo: 10 1 0 0 0 0 0 0 20 1 0 0 0 0 0 0\n",
-    ("net", "sockstat"): "sockets: used 10\nTCP: inuse 3 orphan 0 tw 2 alloc 5 mem 1\n"
+    "uptime": "1234.50 2000.25\n",
+    "loadavg": "0.50 0.25 0.10 1/78 999\n",
+    "vmstat": "pgpgin 1000\npgpgout 2000\n",
+    "diskstats": "",
+    "net/dev": "h1\nh2\n    lo: 10 1 0 0 0 0 0 0 20 1 0 0 0 0 0 0\n",
+    "net/sockstat": "sockets: used 10\nTCP: inuse 3 orphan 0 tw 2 alloc 5 mem 1\n"
     "UDP: inuse 4 mem 0\n",
-    ("net", "snmp"): "Tcp: RtoAlgorithm CurrEstab\nTcp: 1 7\n",
+    "net/snmp": "Tcp: RtoAlgorithm CurrEstab\nTcp: 1 7\n",
 }
 
 
@@ -70,17 +80,6 @@ class _Rusage:
     ru_inblock = ru_oublock = ru_msgsnd = ru_msgrcv = ru_nsignals = 0
     ru_nvcsw = 3
     ru_nivcsw = 4
-
-
-def fake_proc(case: SynchronousTestCase) -> str:
-    """A ``/proc`` tree in a temporary directory with :data:`_PROC`'s files."""
-    root = case.mktemp()
-    for parts, text in _PROC.items():
-        path = os.path.join(root, *parts)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
-    return root
 
 
 class _Fixture:
@@ -111,11 +110,14 @@ class _Fixture:
         )  # fmt: skip
         self.clock.advance(2.5)
         self.kicked: list[int] = []
+        # Sampled once at _T0, on a clock of its own: the API never samples.
+        sample_clock = Clock()
+        sample_clock.advance(_T0)
         self.sampler = SystemSampler(
-            proc=fake_proc(case), getrusage=_Rusage, addresses=lambda: [], cpus=(2, 2),
-            clock_ticks=100,
+            sample_clock, read=lambda name: _PROC.get(name, ""), getrusage=_Rusage,
+            addresses=lambda: [], cpus=(2, 2), clock_ticks=100,
         )  # fmt: skip
-        self.sampler.sample(_T0)
+        self.sampler.sample()
         self.api = HttpApi(
             self.stats,
             lambda: self.config,
@@ -232,9 +234,36 @@ class IndexTests(ApiTestCase):
             ["primary", "license", "copyright", "authors", "contributors_link", "contributors"],
         )
         features = self.get_json("/api/v1/features")["data"]
-        self.assertEqual(len(features), 17)
+        self.assertEqual(
+            list(features),
+            ["ssl", "hls", "hds", "callback", "api", "httpd", "dvr", "transcode", "ingest",
+             "stat", "nginx", "ffmpeg", "stream_caster", "complex_send", "tcp_nodelay",
+             "so_sendbuf", "mr"],
+        )  # fmt: skip
         self.assertIs(features["hls"], True)
         self.assertIs(features["nginx"], False)
+
+    def test_features_follow_support(self) -> None:
+        """
+        No feature is on that ``config.support`` marks unbuilt, and every
+        built one is on: the API says what is built, not what SRS builds.
+        """
+        features = self.get_json("/api/v1/features")["data"]
+        for name, path in FEATURE_DIRECTIVES.items():
+            self.assertIs(features[name], is_built(path), name)
+        for name, value in BUILD_FEATURES.items():
+            self.assertIs(features[name], value, name)
+        # Not built today, though SRS's default build has them.
+        for name in ("dvr", "hds", "transcode", "ingest"):
+            self.assertIs(features[name], False, name)
+
+    def test_features_derived(self) -> None:
+        """``built_features`` turns each directive flag on only when its path is built."""
+        self.assertFalse(any(built_features(lambda path: False)[n] for n in FEATURE_DIRECTIVES))
+        self.assertTrue(all(built_features(lambda path: True)[n] for n in FEATURE_DIRECTIVES))
+        seen: list[str] = []
+        built_features(lambda path: seen.append(path) or False)
+        self.assertEqual(sorted(seen), sorted(FEATURE_DIRECTIVES.values()))
 
     def test_requests_echo(self) -> None:
         """``tests/requests`` (and ``requests``) echo the URI, path, method and headers."""
@@ -318,11 +347,11 @@ class SystemRouteTests(ApiTestCase):
         self.assertEqual((data["MemActive"], data["RealInUse"], data["NotInUse"]), (600, 400, 600))
         self.assertEqual((data["percent_ram"], data["percent_swap"]), (0.4, 0.25))
 
-    def test_resampled_after_interval(self) -> None:
-        """A request more than 3 s after the last sample samples again."""
+    def test_requests_do_not_sample(self) -> None:
+        """The routes show the sampler's last sample; sampling is the sampler service's."""
         self.fixture.clock.advance(5)
         data = self.get_json("/api/v1/rusages")["data"]
-        self.assertEqual(data["sample_time"], int((_T0 + 7.5) * 1000))
+        self.assertEqual(data["sample_time"], int(_T0 * 1000))
 
 
 class VhostTests(ApiTestCase):
@@ -512,11 +541,6 @@ class EnvelopeTests(ApiTestCase):
         code, _, body = self.request("GET", "/api/v1/streams/..%2f..%2fetc")
         self.assertEqual((code, json.loads(body)), (400, {"code": 4002}))
 
-    def test_huge_body(self) -> None:
-        """A body over the limit is refused with 413 and code 4003."""
-        code, _, body = self.request("POST", "/api/v1/versions", data=b"x" * (MAX_BODY + 1))
-        self.assertEqual((code, json.loads(body)), (413, {"code": 4003}))
-
     def test_small_body_ignored(self) -> None:
         """A small body is read and ignored."""
         code, _, _ = self.request("POST", "/api/v1/versions", data=b"{}")
@@ -534,25 +558,63 @@ class EnvelopeTests(ApiTestCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
 
-class BoundedRequestTests(SynchronousTestCase):
-    """``BoundedRequest`` keeps at most the limit of a body."""
+class SiteTests(SynchronousTestCase):
+    """``HttpApi.site``: the API's listener, with its one body limit."""
 
-    def test_drops_over_limit(self) -> None:
-        """Chunks past the limit are dropped and flagged."""
-        request = BoundedRequest(DummyChannel())
-        request.gotLength(None)
-        request.handleContentChunk(b"a" * MAX_BODY)
-        self.assertFalse(request.body_too_large)
-        request.handleContentChunk(b"b")
-        self.assertTrue(request.body_too_large)
-        content: Any = request.content
-        content.seek(0, os.SEEK_END)
-        self.assertEqual(content.tell(), MAX_BODY)
+    def connect(self) -> tuple[StringTransport, Any]:
+        site = _Fixture(self).api.site()
+        channel = site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        return transport, channel
 
-    def test_site_uses_it(self) -> None:
-        """``HttpApi.site`` builds its requests with ``BoundedRequest``."""
-        fixture = _Fixture(self)
-        self.assertIs(fixture.api.site().requestFactory, BoundedRequest)
+    def test_limit(self) -> None:
+        """The API's limit is 64 KiB, below the HTTP server's."""
+        self.assertEqual(_Fixture(self).api.site().max_body, API_MAX_BODY)
+        self.assertEqual(API_MAX_BODY, 64 * 1024)
+        self.assertLess(API_MAX_BODY, DEFAULT_MAX_BODY)
+
+    def test_served(self) -> None:
+        """A request through the site is answered by the API, with a small body."""
+        transport, channel = self.connect()
+        channel.dataReceived(
+            b"POST /api/v1/versions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+        )
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 "))
+        self.assertIn(b'"version":"2.0.276"', transport.value())
+
+    def test_declared_over_limit(self) -> None:
+        """A declared body one byte over the limit gets 413 before it is sent."""
+        transport, channel = self.connect()
+        channel.dataReceived(
+            b"POST /api/v1/versions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+            % (API_MAX_BODY + 1)
+        )
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "))
+        self.assertTrue(transport.disconnecting)
+
+    def test_declared_at_limit(self) -> None:
+        """A body of exactly the limit is taken."""
+        transport, channel = self.connect()
+        channel.dataReceived(
+            b"POST /api/v1/versions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+            % API_MAX_BODY
+            + b"x" * API_MAX_BODY
+        )
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 "))
+
+    def test_undeclared_over_limit(self) -> None:
+        """A chunked body past the limit is cut off and answered 413 with code 4003."""
+        transport, channel = self.connect()
+        chunk = b"x" * (API_MAX_BODY + 1)
+        channel.dataReceived(
+            b"POST /api/v1/versions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"%x\r\n" % len(chunk)
+            + chunk
+            + b"\r\n0\r\n\r\n"
+        )
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "))
+        self.assertIn(b'{"code":4003}', transport.value())
 
 
 class ConsoleTests(ApiTestCase):

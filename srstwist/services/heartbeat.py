@@ -1,9 +1,12 @@
 # -*- test-case-name: tests.test_services_heartbeat -*-
 """
-The heartbeat (reference ``config-api-hooks.md`` §2.2, §4.7): every
-``heartbeat.interval`` seconds, POST this server's ``device_id`` and
-address, and with ``summaries on`` the whole ``/api/v1/summaries``
-object, to ``heartbeat.url``.
+The heartbeat, as SRS 2.0's ``SrsHttpHeartbeat``
+(``trunk/src/app/srs_app_heartbeat.cpp``): every ``heartbeat.interval``
+seconds, POST this server's ``device_id`` and address, and with
+``summaries on`` the whole ``/api/v1/summaries`` object, to
+``heartbeat.url``.  The address is the system sampler's
+(:class:`~srstwist.web.system.ISystemSampler`), picked by
+``stats.network``.
 
 It is a service on an injected clock that reads the configuration through a
 zero-argument callable at every beat, so a reload that turns it on or off or
@@ -32,8 +35,8 @@ from twisted.python.failure import Failure
 
 from srstwist.config.model import ServerConfig
 from srstwist.hooks import HookClient
-from srstwist.sysinfo import local_ipv4_addresses, pick_server_ip
 from srstwist.tracelog import next_cid
+from srstwist.web.system import ISystemSampler
 
 __all__ = ["heartbeat_payload", "beat_period", "HeartbeatService"]
 
@@ -60,10 +63,11 @@ class HeartbeatService(service.Service):
     :param hooks: the hook client whose ``post_json`` sends the beat.
     :param config: returns the configuration in force.
     :param clock: schedules the beats.
+    :param sampler: the system sampler, whose ``server_ip`` is the ``ip``
+        reported.
     :param summaries: returns the ``/api/v1/summaries`` object
-        (``HttpApi.summaries``).
-    :param addresses: lists ``(interface, IPv4 address)`` pairs, from which
-        ``stats.network`` picks the ``ip`` reported.
+        (``HttpApi.summaries``, which adds the stream figures to the
+        sampler's).
     :param first_delay: seconds from start to the first beat (SRS: about 1).
     """
 
@@ -74,15 +78,15 @@ class HeartbeatService(service.Service):
         hooks: HookClient,
         config: Callable[[], ServerConfig],
         clock: IReactorTime,
+        sampler: ISystemSampler,
         summaries: Callable[[], dict[str, Any]],
-        addresses: Callable[[], list[tuple[str, str]]] = local_ipv4_addresses,
         first_delay: float = 1.0,
     ) -> None:
         self._hooks = hooks
         self._config = config
         self._clock = clock
+        self._sampler = sampler
         self._summaries = summaries
-        self._addresses = addresses
         self._first_delay = first_delay
         self._call: IDelayedCall | None = None
         self._pending: Deferred[None] | None = None
@@ -128,7 +132,7 @@ class HeartbeatService(service.Service):
             self.log.warn("heartbeat skipped: the previous one is still waiting, url={url}",
                           url=heartbeat.url, cid=self.cid)  # fmt: skip
             return None
-        ip = pick_server_ip([address for _, address in self._addresses()], config.stats.network)
+        ip = self._sampler.server_ip(config.stats.network)
         payload = heartbeat_payload(
             heartbeat.device_id, ip, self._summaries() if heartbeat.summaries else None
         )

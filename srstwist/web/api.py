@@ -1,13 +1,14 @@
 # -*- test-case-name: tests.test_web_api -*-
 """
-SRS 2.0's HTTP API (reference ``config-api-hooks.md`` §3) as a class-based
+SRS 2.0's HTTP API (``trunk/src/app/srs_app_http_api.cpp``) as a class-based
 Klein app, plus the web console under ``/console/``.
 
 Everything the API reports is read from injected collaborators (the
-statistics registry, the live config, a clock and a system sampler), and
-the one thing it does, kicking a client, goes through an injected
-``kick(cid) -> bool``; so every route is tested through
-``treq.testing.StubTreq`` with no socket and no server around it.
+statistics registry, the live config, a clock and an
+:class:`~srstwist.web.system.ISystemSampler`), and the one thing it does,
+kicking a client, goes through an injected ``kick(cid) -> bool``; so every
+route is tested through ``treq.testing.StubTreq`` with no socket and no
+server around it.  :meth:`HttpApi.site` is the one way to serve it.
 
 What SRS does and we keep: the routes and their JSON shapes and key
 order; errors as ``{"code":N}`` with HTTP status 200 (2048 unknown vhost or
@@ -20,15 +21,17 @@ to ``/api/v1/vhosts/``; C ``atoi`` ids; JSONP through ``?callback=`` with
 What we do differently, on purpose:
 
 * With ``crossdomain on`` every response carries the CORS headers; SRS adds
-  them only after the connection has seen an ``OPTIONS`` (§3.4).
+  them only after the connection has seen an ``OPTIONS``.
 * Failures SRS answers with text, silence or a dropped connection get a
   JSON ``{"code":N}`` and a real HTTP status: an unknown path 404 with
   3010 (``ERROR_HTTP_HANDLER_MATCH_URL``); a method a route does not take
   (non-GET on vhosts and streams, where SRS answers nothing or an empty
   200; PUT/POST on clients) 405 with 3011 (``ERROR_HTTP_HANDLER_INVALID``);
   ``..`` in the URL 400 with 4002 (``ERROR_HTTP_URL_NOT_CLEAN``); a body
-  over :data:`MAX_BODY` 413 with 4003 (``ERROR_HTTP_CONTENT_LENGTH``); a
-  JSONP callback that is not a JavaScript name 400 with 3066
+  over :data:`~srstwist.web.api_common.API_MAX_BODY` 413 (a declared
+  length is refused by the listener before the body is read, with an
+  empty body; an undeclared one, once read, with 4003,
+  ``ERROR_HTTP_CONTENT_LENGTH``); a JSONP callback that is not a JavaScript name 400 with 3066
   (``ERROR_REQUEST_DATA``); a handler crash 500 with 1021.
 * JSON strings are escaped (SRS emits them raw: **Bug**), floats print as
   Python does, and query strings are percent-decoded.
@@ -47,13 +50,11 @@ from typing import Any
 from klein import Klein
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.web.server import Site
 from werkzeug.exceptions import NotFound
 
 from srstwist import SRS_COMPAT_VERSION
 from srstwist.config.model import ServerConfig
 from srstwist.stats import Statistics
-from srstwist.sysinfo import SystemSampler
 from srstwist.web.api_common import (
     AUTHORS,
     CORS_HEADERS,
@@ -67,18 +68,18 @@ from srstwist.web.api_common import (
     ERROR_SUCCESS,
     ERROR_TEST,
     ERROR_URL_NOT_CLEAN,
-    MAX_BODY,
-    SRS_FEATURES,
+    API_MAX_BODY,
     V1_URLS,
     ApiError,
-    BoundedRequest,
     atoi,
+    built_features,
     encode_json,
     fail_with,
     path_suffix,
     query_arg,
 )
-from srstwist.web.site import SERVER_HEADER
+from srstwist.web.site import SERVER_HEADER, BoundedSite, make_site
+from srstwist.web.system import ISystemSampler
 
 __all__ = ["CONSOLE_DIR", "HttpApi"]
 
@@ -101,22 +102,25 @@ _CONTENT_TYPES = {
 
 class HttpApi:
     """
-    The API and console as one Klein app; serve :attr:`resource` (or
-    :meth:`site`) on ``http_api.listen``.
+    The API and console as one Klein app; serve :meth:`site` on
+    ``http_api.listen`` (:attr:`resource` is the bare resource, for tests).
 
     :param stats: the statistics registry of vhosts, streams and clients.
     :param config: returns the configuration in force (read per request,
         so ``http_api.crossdomain`` and vhost settings follow reloads).
-    :param clock: ``seconds()`` for ``now_ms``, ``live_ms``, ``alive``.
+    :param clock: ``seconds()`` for ``now_ms``, ``live_ms``, ``alive``;
+        also the reactor of :meth:`site`'s timeouts.
     :param kick: disconnects the client with that connection id; returns
         whether there was one.
     :param start_time: when the server started (``clock`` seconds), for
         ``srs_uptime``.
-    :param sampler: the ``/proc`` sampler; by default one made and sampled
-        here, refreshed by requests at most every 3 s.
+    :param sampler: the host and process figures, sampled elsewhere (the
+        API only reads them).
     :param connections: how many connections the server holds
         (``conn_srs``); by default the number of registered clients.
-    :param features: ``/api/v1/features``; by default :data:`SRS_FEATURES`.
+    :param features: ``/api/v1/features``; by default what
+        :func:`~srstwist.web.api_common.built_features` derives from the
+        directives srstwist acts on.
     :param console_dir: where the console's files are.
     """
 
@@ -131,9 +135,9 @@ class HttpApi:
         kick: Callable[[int], bool],
         start_time: float,
         *,
-        sampler: SystemSampler | None = None,
+        sampler: ISystemSampler,
         connections: Callable[[], int] | None = None,
-        features: Mapping[str, bool] = SRS_FEATURES,
+        features: Mapping[str, bool] | None = None,
         console_dir: str = CONSOLE_DIR,
     ) -> None:
         self.stats = stats
@@ -141,30 +145,26 @@ class HttpApi:
         self._clock = clock
         self._kick = kick
         self.start_time = start_time
-        if sampler is None:
-            sampler = SystemSampler(disks=lambda: self._config().stats.disk)
-            sampler.sample(clock.seconds())
         self.sampler = sampler
         self._connections = connections or (lambda: self.stats.client_count)
-        self._features = dict(features)
+        self._features = dict(built_features() if features is None else features)
         self._console_dir = console_dir
         self.resource = self.app.resource()
 
-    def site(self) -> Site:
-        """A ``Site`` for the API whose requests drop bodies over :data:`MAX_BODY`."""
-        site = Site(self.resource)
-        site.requestFactory = BoundedRequest  # type: ignore[assignment]
-        site.displayTracebacks = False
-        return site
+    def site(self) -> BoundedSite:
+        """
+        The site to listen with: the hardened channel of
+        :func:`~srstwist.web.site.make_site`, on this API's clock, with the
+        API's one body limit, :data:`~srstwist.web.api_common.API_MAX_BODY`.
+        """
+        return make_site(self.resource, self._clock, max_body=API_MAX_BODY)
 
     # -- what the routes and the heartbeat share ------------------------------
 
     def summaries(self) -> dict[str, Any]:
         """The ``/api/v1/summaries`` object, also the heartbeat's ``summaries``."""
-        now = self._clock.seconds()
-        self.sampler.refresh(now)
         return self.sampler.summaries(
-            now=now,
+            now=self._clock.seconds(),
             start_time=self.start_time,
             srs_recv_bytes=self.stats.recv_bytes,
             srs_send_bytes=self.stats.send_bytes,
@@ -176,7 +176,6 @@ class HttpApi:
         return {"code": ERROR_SUCCESS, "server": self.stats.server_id, **fields}
 
     def _system(self, view: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        self.sampler.refresh(self._clock.seconds())
         return self._ok(data=view())
 
     # -- the request pipeline ---------------------------------------------------
@@ -226,19 +225,15 @@ class HttpApi:
         return data
 
     def _check(self, request: Any) -> None:
-        """Refuse ``..`` in the URL and oversized bodies."""
+        """
+        Refuse ``..`` in the URL, and a body the site's request cut short
+        (:attr:`~srstwist.web.site.BoundedRequest.body_too_large`; the
+        limit itself is the site's, see :meth:`site`).
+        """
         if b".." in request.uri:
             raise ApiError(ERROR_URL_NOT_CLEAN, 400)
         if getattr(request, "body_too_large", False):
             raise ApiError(ERROR_BODY_TOO_LARGE, 413)
-        length = request.getHeader(b"content-length")
-        if length is not None and atoi(length.decode("ascii", "replace")) > MAX_BODY:
-            raise ApiError(ERROR_BODY_TOO_LARGE, 413)
-        content = getattr(request, "content", None)
-        if content is not None:
-            content.seek(0, os.SEEK_END)
-            if content.tell() > MAX_BODY:
-                raise ApiError(ERROR_BODY_TOO_LARGE, 413)
 
     def _callback(self, request: Any) -> str:
         """The JSONP callback name, ``""`` without one; a bad one is refused."""
@@ -277,7 +272,7 @@ class HttpApi:
 
     @app.route("/api/", branch=True)
     def api_index(self, request: Any) -> bytes:
-        """The API index (§3.5.1); also any ``/api/...`` not matched below."""
+        """The API index; also any ``/api/...`` not matched below."""
         return self._serve(request, lambda _: self._ok(urls={"v1": "the api version 1.0"}))
 
     @app.route("/api/v1")
@@ -287,12 +282,12 @@ class HttpApi:
 
     @app.route("/api/v1/", branch=True)
     def v1_index(self, request: Any) -> bytes:
-        """The v1 index (§3.5.2); also any ``/api/v1/...`` not matched below."""
+        """The v1 index; also any ``/api/v1/...`` not matched below."""
         return self._serve(request, lambda _: self._ok(urls=V1_URLS))
 
     @app.route("/api/v1/versions")
     def versions(self, request: Any) -> bytes:
-        """§3.5.3."""
+        """SRS's version, by parts."""
         major, minor, revision = (int(part) for part in SRS_COMPAT_VERSION.split("."))
         data = {"major": major, "minor": minor, "revision": revision,
                 "version": SRS_COMPAT_VERSION}  # fmt: skip
@@ -300,43 +295,43 @@ class HttpApi:
 
     @app.route("/api/v1/summaries")
     def summaries_route(self, request: Any) -> bytes:
-        """§3.5.4 (no ``server`` key, as SRS)."""
+        """Process and host figures (no ``server`` key, as SRS)."""
         return self._serve(request, lambda _: self.summaries())
 
     @app.route("/api/v1/rusages")
     def rusages(self, request: Any) -> bytes:
-        """§3.5.5."""
+        """This process's ``getrusage``."""
         return self._serve(request, lambda _: self._system(self.sampler.rusages_view))
 
     @app.route("/api/v1/self_proc_stats")
     def self_proc_stats(self, request: Any) -> bytes:
-        """§3.5.6."""
+        """This process's ``/proc/self/stat``."""
         return self._serve(request, lambda _: self._system(self.sampler.self_proc_stats_view))
 
     @app.route("/api/v1/system_proc_stats")
     def system_proc_stats(self, request: Any) -> bytes:
-        """§3.5.7."""
+        """The host's CPU line of ``/proc/stat``."""
         return self._serve(request, lambda _: self._system(self.sampler.system_proc_stats_view))
 
     @app.route("/api/v1/meminfos")
     def meminfos(self, request: Any) -> bytes:
-        """§3.5.8."""
+        """The host's ``/proc/meminfo``."""
         return self._serve(request, lambda _: self._system(self.sampler.meminfos_view))
 
     @app.route("/api/v1/authors")
     def authors(self, request: Any) -> bytes:
-        """§3.5.9."""
+        """License and authors."""
         return self._serve(request, lambda _: self._ok(data=AUTHORS))
 
     @app.route("/api/v1/features")
     def features(self, request: Any) -> bytes:
-        """§3.5.10."""
+        """Which features are built (see :func:`~srstwist.web.api_common.built_features`)."""
         return self._serve(request, lambda _: self._ok(data=self._features))
 
     @app.route("/api/v1/requests")
     @app.route("/api/v1/tests/requests")
     def requests(self, request: Any) -> bytes:
-        """§3.5.11: the request echoed."""
+        """The request echoed."""
         return self._serve(request, lambda method: self._echo(request, method))
 
     @app.route("/api/v1/tests/errors")
@@ -354,7 +349,7 @@ class HttpApi:
     @app.route("/api/v1/vhosts")
     @app.route("/api/v1/vhosts/", branch=True)
     def vhosts(self, request: Any) -> bytes:
-        """§3.5.12: every vhost, or the one whose id follows."""
+        """Every vhost, or the one whose id follows."""
         return self._serve(request, lambda method: self._vhosts(method, path_suffix(request)))
 
     # SRS answers the bare form with a redirect, which "curl .../streams"
@@ -362,7 +357,7 @@ class HttpApi:
     @app.route("/api/v1/streams")
     @app.route("/api/v1/streams/", branch=True)
     def streams(self, request: Any) -> bytes:
-        """§3.5.13: every stream, or the one whose id follows."""
+        """Every stream, or the one whose id follows."""
         return self._serve(request, lambda method: self._streams(method, path_suffix(request)))
 
     # SRS answers the bare form with a redirect, which "curl .../clients"
@@ -370,7 +365,7 @@ class HttpApi:
     @app.route("/api/v1/clients")
     @app.route("/api/v1/clients/", branch=True)
     def clients(self, request: Any) -> bytes:
-        """§3.5.14: the first clients, one client, or ``DELETE`` to kick it."""
+        """The first clients, one client, or ``DELETE`` to kick it."""
         return self._serve(request, lambda method: self._clients(method, path_suffix(request)))
 
     @app.route("/console")

@@ -1,9 +1,9 @@
 # -*- test-case-name: tests.test_web_api -*-
 """
 What every route of the HTTP API shares: SRS's error codes and our
-additions, the fixed bodies (v1 index, authors, features), the CORS
-headers, the error exception, the size-bounded request, and small request
-helpers.  Kept apart from :mod:`srstwist.web.api` so the app module holds
+additions, the fixed bodies (v1 index, authors), the features as built,
+the CORS headers, the listener's body limit, the error exception, and
+small request helpers.  Kept apart from :mod:`srstwist.web.api` so the app module holds
 only the routes and their handlers.
 
 Codes: 0, 100, 2048 and 2049 are SRS's API codes (answered with HTTP 200);
@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from twisted.web.server import Request
+from srstwist.config.support import is_built
 
 __all__ = [
     "ERROR_SUCCESS",
@@ -35,13 +35,14 @@ __all__ = [
     "ERROR_BODY_TOO_LARGE",
     "ERROR_BAD_CALLBACK",
     "ERROR_INTERNAL",
-    "MAX_BODY",
-    "SRS_FEATURES",
+    "API_MAX_BODY",
+    "FEATURE_DIRECTIVES",
+    "BUILD_FEATURES",
+    "built_features",
     "CORS_HEADERS",
     "V1_URLS",
     "AUTHORS",
     "ApiError",
-    "BoundedRequest",
     "atoi",
     "encode_json",
     "fail_with",
@@ -60,19 +61,55 @@ ERROR_BODY_TOO_LARGE = 4003
 ERROR_BAD_CALLBACK = 3066
 ERROR_INTERNAL = 1021
 
-#: The largest request body accepted (the API reads none; SRS discards them).
-MAX_BODY = 64 * 1024
+#: The API listener's request body limit, in bytes: the API reads no body
+#: (SRS discards them), so a small JSON one is plenty.
+API_MAX_BODY = 64 * 1024
 
-
-#: ``/api/v1/features`` of SRS's default x86-64 build (§3.5.10).
-SRS_FEATURES: Mapping[str, bool] = {
-    "ssl": True, "hls": True, "hds": True, "callback": True, "api": True, "httpd": True,
-    "dvr": True, "transcode": True, "ingest": True, "stat": True, "nginx": False,
-    "ffmpeg": False, "stream_caster": False, "complex_send": True, "tcp_nodelay": True,
-    "so_sendbuf": False, "mr": True,
+#: The ``/api/v1/features`` flags that stand for a feature configured by a
+#: directive, and that directive's path: a flag is on only when
+#: :func:`srstwist.config.support.is_built` says srstwist acts on it.
+#: (SRS sets them from its ``configure`` options, ``SRS_AUTO_HLS`` and so
+#: on, in ``SrsGoApiFeatures::serve_http``,
+#: ``trunk/src/app/srs_app_http_api.cpp``; ``stat`` is its system sampler,
+#: configured by ``stats``; ``tcp_nodelay`` and ``mr`` are the switches
+#: that make those vhost directives work.)
+FEATURE_DIRECTIVES: Mapping[str, str] = {
+    "hls": "vhost.hls", "hds": "vhost.hds", "callback": "vhost.http_hooks",
+    "api": "http_api", "httpd": "http_server", "dvr": "vhost.dvr",
+    "transcode": "vhost.transcode", "ingest": "vhost.ingest", "stat": "stats",
+    "stream_caster": "stream_caster", "tcp_nodelay": "vhost.tcp_nodelay", "mr": "vhost.mr",
 }  # fmt: skip
 
-#: What a response carries with ``http_api.crossdomain on`` (§3.4).
+#: The flags that are facts of the build rather than directives: ``ssl``
+#: (the complex handshake, which srstwist does), ``nginx`` and ``ffmpeg``
+#: (tools SRS can compile alongside), ``complex_send`` and ``so_sendbuf``
+#: (SRS's send-path switches, left at SRS's defaults).
+BUILD_FEATURES: Mapping[str, bool] = {
+    "ssl": True, "nginx": False, "ffmpeg": False, "complex_send": True, "so_sendbuf": False,
+}  # fmt: skip
+
+#: The flags in SRS's order.
+_FEATURE_ORDER = (
+    "ssl", "hls", "hds", "callback", "api", "httpd", "dvr", "transcode", "ingest", "stat",
+    "nginx", "ffmpeg", "stream_caster", "complex_send", "tcp_nodelay", "so_sendbuf", "mr",
+)  # fmt: skip
+
+
+def built_features(built: Callable[[str], bool] = is_built) -> dict[str, bool]:
+    """
+    The ``data`` of ``/api/v1/features``, in SRS's order: each directive
+    flag of :data:`FEATURE_DIRECTIVES` as ``built`` says, the others from
+    :data:`BUILD_FEATURES`.
+
+    :param built: whether srstwist acts on a directive path.
+    """
+    return {
+        name: built(FEATURE_DIRECTIVES[name]) if name in FEATURE_DIRECTIVES
+        else BUILD_FEATURES[name]
+        for name in _FEATURE_ORDER
+    }  # fmt: skip
+
+#: What a response carries with ``http_api.crossdomain on``.
 CORS_HEADERS = (
     (b"Access-Control-Allow-Origin", b"*"),
     (b"Access-Control-Allow-Methods", b"GET, POST, HEAD, PUT, DELETE"),
@@ -82,7 +119,7 @@ CORS_HEADERS = (
     ),
 )
 
-#: The ``urls`` of the v1 index (§3.5.2), SRS's descriptions.
+#: The ``urls`` of the v1 index, SRS's descriptions.
 V1_URLS = {
     "versions": "the version of SRS",
     "summaries": "the summary(pid, argv, pwd, cpu, mem) of SRS",
@@ -104,7 +141,7 @@ V1_URLS = {
     },
 }
 
-#: ``/api/v1/authors`` (§3.5.9); only SRS's two authors as contributors.
+#: ``/api/v1/authors``; only SRS's two authors as contributors.
 AUTHORS = {
     "primary": "SRS/2.0release",
     "license": "The MIT License (MIT)",
@@ -130,32 +167,13 @@ class ApiError(Exception):
 
 
 def atoi(text: str) -> int:
-    """C ``atoi``: optional sign and leading digits, 0 when there are none (§3.3)."""
+    """C ``atoi``, as SRS reads ids: optional sign and leading digits, 0 when there are none."""
     match = re.match(r"\s*([-+]?\d+)", text)
     return int(match.group(1)) if match else 0
 
 
 def encode_json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-class BoundedRequest(Request):
-    """
-    A ``Request`` that keeps at most :data:`MAX_BODY` bytes of a body and
-    flags the rest, so a huge upload costs no memory; the API answers it
-    with 413.
-    """
-
-    max_body = MAX_BODY
-    body_too_large = False
-    _body_seen = 0
-
-    def handleContentChunk(self, data: bytes) -> None:
-        self._body_seen += len(data)
-        if self._body_seen > self.max_body:
-            self.body_too_large = True
-            return
-        super().handleContentChunk(data)
 
 
 def fail_with(code: int, status: int = 200) -> Callable[[str], dict[str, Any]]:

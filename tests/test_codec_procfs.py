@@ -1,20 +1,18 @@
 """
-Tests for :mod:`srstwist.sysinfo`: the ``/proc`` parsers on sample text,
-the sampler's rates on a fake ``/proc`` tree, and one read of the real
-``/proc`` (reference ``config-api-hooks.md`` §3.5.4-3.5.8).
+Tests for :mod:`srstwist.codec.procfs`: the ``/proc`` parsers and the
+rates between two samples, on fixed text.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
 from twisted.trial.unittest import SynchronousTestCase
 
-from srstwist.sysinfo import (
+from srstwist.codec.procfs import (
     SELF_STAT_FIELDS,
     NetDevice,
-    SystemSampler,
+    NetworkBytes,
+    cpu_busy_fraction,
+    empty_self_stat,
     is_internet_address,
     meminfo_view,
     parse_cpu_stat,
@@ -28,7 +26,9 @@ from srstwist.sysinfo import (
     parse_uptime,
     parse_vmstat,
     pick_server_ip,
+    process_cpu_fraction,
     rusage_view,
+    split_network_bytes,
 )
 
 _SELF_STAT = (
@@ -159,20 +159,47 @@ class ParserTests(SynchronousTestCase):
 
     def test_rusage_view(self) -> None:
         """Whole seconds of CPU, every field by SRS's name."""
-        import resource
-
-        view = rusage_view(resource.getrusage(resource.RUSAGE_SELF))
+        view = rusage_view(_Usage())
         self.assertEqual(len(view), 16)
-        self.assertIsInstance(view["ru_utime"], int)
-        self.assertGreater(view["ru_maxrss"], 0)
+        self.assertEqual((view["ru_utime"], view["ru_stime"], view["ru_maxrss"]), (2, 1, 500))
+        self.assertEqual(list(view)[:3], ["ru_utime", "ru_stime", "ru_maxrss"])
+
+    def test_empty_self_stat(self) -> None:
+        """Every field, all zero, before a sample."""
+        stat = empty_self_stat()
+        self.assertEqual(list(stat), list(SELF_STAT_FIELDS))
+        self.assertEqual((stat["pid"], stat["comm"], stat["state"]), (0, "", ""))
 
 
-def _write(root: str, files: dict[tuple[str, ...], str]) -> None:
-    for parts, text in files.items():
-        path = os.path.join(root, *parts)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
+class RateTests(SynchronousTestCase):
+    """The figures computed from two samples."""
+
+    def test_cpu_busy(self) -> None:
+        """Busy jiffies over all jiffies; ``None`` when none passed."""
+        before = parse_cpu_stat("cpu  100 0 100 800 0 0 0 0 0 0\n")
+        after = parse_cpu_stat("cpu  250 0 150 1000 0 0 0 0 0 0\n")
+        self.assertEqual(cpu_busy_fraction(before, after), 0.5)
+        self.assertIsNone(cpu_busy_fraction(after, after))
+
+    def test_process_cpu(self) -> None:
+        """Own jiffies over wall time at ``USER_HZ``, in cores; never negative."""
+        before = parse_self_stat("9 (srs) S 1 9 9 0 -1 0 0 0 0 0 100 100")
+        after = parse_self_stat("9 (srs) S 1 9 9 0 -1 0 0 0 0 0 250 150")
+        self.assertEqual(process_cpu_fraction(before, after, 100, 2.0), 1.0)
+        self.assertEqual(process_cpu_fraction(after, before, 100, 2.0), 0.0)
+        self.assertEqual(process_cpu_fraction(before, after, 100, 0.0), 0.0)
+
+    def test_network_split(self) -> None:
+        """Internet interfaces apart from the rest; ``lo`` is never internet."""
+        devices = parse_net_dev(_NET_DEV)
+        self.assertEqual(
+            split_network_bytes(devices, {"eth0": True, "lo": True}),
+            NetworkBytes(340930760, 1116211, 227553630001, 227553630001),
+        )
+        self.assertEqual(
+            split_network_bytes(devices, {}),
+            NetworkBytes(0, 0, 227553630001 + 340930760, 227553630001 + 1116211),
+        )
 
 
 class _Usage:
@@ -182,122 +209,3 @@ class _Usage:
 
     def __getattr__(self, name: str) -> int:
         return 0
-
-
-class SamplerTests(SynchronousTestCase):
-    """``SystemSampler`` on a fake ``/proc`` tree."""
-
-    def setUp(self) -> None:
-        self.root = self.mktemp()
-        self.files = {
-            ("self", "stat"): "9 (srs) S 1 9 9 0 -1 0 0 0 0 0 100 100 0 0 20 0 1 0 5 0 0 0",
-            ("stat",): "cpu  100 0 100 800 0 0 0 0 0 0\n",
-            ("meminfo",): "MemTotal: 1000 kB\nMemFree: 500 kB\n",
-            ("vmstat",): "pgpgin 1000\npgpgout 5000\n",
-            ("diskstats",): "   8 0 sda 1 0 1 1 1 0 1 1 0 1000 1\n",
-            ("net", "dev"): _NET_DEV,
-        }
-        _write(self.root, self.files)
-        self.sampler = SystemSampler(
-            proc=self.root, getrusage=_Usage, disks=lambda: ["sda"], cpus=(4, 2),
-            clock_ticks=100, addresses=lambda: [("lo", "127.0.0.1"), ("eth0", "8.8.4.4")],
-        )  # fmt: skip
-
-    def test_before_first_sample(self) -> None:
-        """Before any sample everything is zero and ``ok`` false, as SRS."""
-        view = self.sampler.rusages_view()
-        self.assertEqual((view["ok"], view["sample_time"], view["ru_maxrss"]), (False, 0, 0))
-        self.assertIs(self.sampler.system_proc_stats_view()["ok"], False)
-
-    def test_rates_between_samples(self) -> None:
-        """CPU, self CPU, disk KB/s and busy come from the last two samples."""
-        self.sampler.sample(1000.0)
-        self.assertEqual(self.sampler.cpu_percent, 0.0)
-        self.files[("self", "stat")] = "9 (srs) S 1 9 9 0 -1 0 0 0 0 0 250 150 0 0 20 0 1 0 5 0 0 0"
-        self.files[("stat",)] = "cpu  250 0 150 1000 0 0 0 0 0 0\n"
-        self.files[("vmstat",)] = "pgpgin 3000\npgpgout 5000\n"
-        self.files[("diskstats",)] = "   8 0 sda 1 0 1 1 1 0 1 1 0 2000 1\n"
-        _write(self.root, self.files)
-        self.sampler.sample(1002.0)
-        # 200 busy jiffies of 400.
-        self.assertEqual(self.sampler.system_proc_stats_view()["percent"], 0.5)
-        # 200 jiffies of our own over 2 s at 100 Hz: one whole core.
-        self.assertEqual(self.sampler.self_proc_stats_view()["percent"], 1.0)
-        self.assertEqual((self.sampler.disk_read_kbps, self.sampler.disk_write_kbps), (1000, 0))
-        self.assertEqual(self.sampler.disk_busy, 0.5)
-
-    def test_summaries(self) -> None:
-        """The summaries object: SRS's keys in order, network split by address kind."""
-        self.sampler.sample(1000.0)
-        body = self.sampler.summaries(
-            now=1003.0, start_time=990.0, srs_recv_bytes=5, srs_send_bytes=6,
-            srs_sample_time=1001.0, conn_srs=3, argv=["srs", "-c", "x.conf"], cwd="/w",
-        )  # fmt: skip
-        self.assertEqual(list(body), ["code", "data"])
-        data = body["data"]
-        self.assertEqual(list(data), ["ok", "now_ms", "self", "system"])
-        self.assertEqual(
-            list(data["self"]),
-            ["version", "pid", "ppid", "argv", "cwd", "mem_kbyte", "mem_percent",
-             "cpu_percent", "srs_uptime"],
-        )  # fmt: skip
-        self.assertEqual(data["self"]["argv"], "srs -c x.conf")
-        self.assertEqual(data["self"]["srs_uptime"], 13.0)
-        self.assertEqual(data["self"]["mem_percent"], 0.5)
-        system = data["system"]
-        self.assertEqual(
-            list(system),
-            ["cpu_percent", "disk_read_KBps", "disk_write_KBps", "disk_busy_percent",
-             "mem_ram_kbyte", "mem_ram_percent", "mem_swap_kbyte", "mem_swap_percent", "cpus",
-             "cpus_online", "uptime", "ilde_time", "load_1m", "load_5m", "load_15m",
-             "net_sample_time", "net_recv_bytes", "net_send_bytes", "net_recvi_bytes",
-             "net_sendi_bytes", "srs_sample_time", "srs_recv_bytes", "srs_send_bytes",
-             "conn_sys", "conn_sys_et", "conn_sys_tw", "conn_sys_udp", "conn_srs"],
-        )  # fmt: skip
-        self.assertEqual((system["cpus"], system["cpus_online"]), (4, 2))
-        self.assertEqual((system["net_recv_bytes"], system["net_send_bytes"]),
-                         (340930760, 1116211))  # fmt: skip
-        self.assertEqual(system["net_recvi_bytes"], 227553630001)
-        self.assertEqual((system["srs_sample_time"], system["srs_recv_bytes"]), (1001000, 5))
-        self.assertEqual(system["conn_srs"], 3)
-
-    def test_missing_files(self) -> None:
-        """Files a system lacks read as zeros, without an error."""
-        sampler = SystemSampler(proc=self.mktemp(), getrusage=_Usage, addresses=lambda: [])
-        sampler.sample(1.0)
-        self.assertIs(sampler.meminfos_view()["ok"], True)
-        self.assertEqual(sampler.meminfos_view()["MemTotal"], 0)
-
-    def test_refresh(self) -> None:
-        """``refresh`` samples only when the last sample is old enough."""
-        self.sampler.refresh(10.0)
-        self.sampler.refresh(12.0)
-        self.assertEqual(self.sampler.sample_time, 10.0)
-        self.sampler.refresh(13.0)
-        self.assertEqual(self.sampler.sample_time, 13.0)
-
-
-class RealProcTests(SynchronousTestCase):
-    """One read of the real ``/proc``."""
-
-    def test_smoke(self) -> None:
-        """On Linux, the real files give real, non-zero figures."""
-        if not sys.platform.startswith("linux"):
-            raise self.skipTest("no /proc here")
-        sampler = SystemSampler()
-        sampler.sample(1.0)
-        self.assertEqual(sampler.self_stat["pid"], os.getpid())
-        self.assertGreater(sampler.meminfo["MemTotal"], 0)
-        self.assertGreater(sum(sampler.cpu.values()), 0)
-        self.assertGreater(sampler.uptime[0], 0)
-        self.assertGreater(sampler.rusage["ru_maxrss"], 0)
-        self.assertTrue(any(device.name == "lo" for device in sampler.net_devices))
-        summaries = sampler.summaries(
-            now=2.0,
-            start_time=1.0,
-            srs_recv_bytes=0,
-            srs_send_bytes=0,
-            srs_sample_time=None,
-            conn_srs=0,
-        )
-        self.assertGreater(summaries["data"]["system"]["mem_ram_kbyte"], 0)
