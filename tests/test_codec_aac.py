@@ -170,7 +170,8 @@ class SequenceHeaderTests(SynchronousTestCase):
 
 class AdtsTests(SynchronousTestCase):
     """
-    `adts_header` writes SRS's two ADTS variants (``media.md`` 2.7).
+    `adts_header` writes SRS's two ADTS variants (``SrsTsCache::do_cache_aac``,
+    ``SrsAacEncoder::write_audio``).
     """
 
     lc_44k_stereo = AacConfig(2, 4, 44100, 2)

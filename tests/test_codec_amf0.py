@@ -4,7 +4,7 @@ Tests for `srstwist.codec.amf0`.
 Byte vectors are hand-built from the AMF0 spec and SRS's
 ``srs_utest_amf0.cpp``; the ffmpeg payloads were captured from ffmpeg 5.1
 (Lavf59.27.100) talking to a throwaway RTMP responder on 127.0.0.1.  The
-``test_srs_*`` tests reproduce the AMF0 items of rtmp.md section 11.
+``test_srs_*`` tests reproduce the AMF0 items of SRS's ``srs_utest_amf0.cpp``.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ class MarkerVectorTests(SynchronousTestCase):
         self.assertVector(-100.0, _hex("00 c059000000000000"))
 
     def test_int_encodes_as_double(self) -> None:
-        """An int is written as a double, e.g. stream id 1 (ref 4.3)."""
+        """An int is written as a double, e.g. stream id 1."""
         self.assertEqual(encode(1), _hex("00 3ff0000000000000"))
         self.assertEqual(decode(encode(1)), (1.0, 9))
 
@@ -257,7 +257,7 @@ class MarkerVectorTests(SynchronousTestCase):
         self.assertEqual(decode(encode(long)), (long, 5 + 0x10000))
 
     def test_amf3_switch_rejected(self) -> None:
-        """Marker 11 (switch to AMF3) raises, since SRS decodes no AMF3 (ref 4.4)."""
+        """Marker 11 (switch to AMF3) raises, since SRS decodes no AMF3."""
         error = self.assertRaises(Amf0Error, decode, _hex("11 0a0b01"))
         self.assertIn("AMF3", str(error))
 
@@ -331,7 +331,7 @@ class RealPayloadTests(SynchronousTestCase):
         )
 
     def test_srs_on_bw_done(self) -> None:
-        """The onBWDone payload matches the bytes in rtmp.md section 5.1."""
+        """The onBWDone payload matches the bytes of SRS's ``SrsOnBWDonePacket``."""
         self.assertEqual(
             encode_values("onBWDone", 0, None),
             _hex("02 0008") + b"onBWDone" + _hex("00 0000000000000000 05"),
@@ -364,7 +364,7 @@ class RealPayloadTests(SynchronousTestCase):
 
 class SrsQuirkTests(SynchronousTestCase):
     """
-    Where SRS's decoder has a quirk (rtmp.md 4.2, 4.3), which we follow and
+    Where SRS's decoder (``srs_rtmp_amf0.cpp``) has a quirk, which we follow and
     which we deliberately do not.
     """
 
@@ -398,7 +398,7 @@ class SrsQuirkTests(SynchronousTestCase):
         self.assertEqual(decode(_hex("03 0000 05 000009")), ({"": None}, 7))
 
     def test_duplicate_property_moves_to_end(self) -> None:
-        """A repeated name keeps the later value, placed last (ref 4.2)."""
+        """A repeated name keeps the later value, placed last."""
         wire = (
             _hex("03 0001 61 00 3ff0000000000000")
             + _hex("0001 62 00 4000000000000000")
@@ -419,7 +419,7 @@ class SrsQuirkTests(SynchronousTestCase):
             self.assertEqual(value, {"a": None, "b": UNDEFINED})
 
     def test_ecma_count_kept_on_reencode(self) -> None:
-        """A decoded ECMA array re-encodes with the count it was read with (ref 4.3)."""
+        """A decoded ECMA array re-encodes with the count it was read with."""
         wire = _hex("08 00000064 0001 61 05 000009")
         value, _ = decode(wire)
         assert isinstance(value, EcmaArray)
@@ -427,7 +427,7 @@ class SrsQuirkTests(SynchronousTestCase):
         self.assertEqual(encode(value), wire)
 
     def test_ecma_count_zero_on_encode(self) -> None:
-        """A new ECMA array is written with count 0, as SRS writes it (ref 4.3)."""
+        """A new ECMA array is written with count 0, as SRS writes it."""
         array = EcmaArray({"version": "3,5,3,888", "srs_sig": "SRS"})
         self.assertEqual(encode(array)[:5], _hex("08 00000000"))
         array.declared_count = 2
@@ -441,7 +441,7 @@ class SrsQuirkTests(SynchronousTestCase):
         self.assertEqual(decode_all(wire), [text, 1.0])
 
     def test_long_string_accepted(self) -> None:
-        """Long strings decode although SRS 2.0 rejects them (ref 4.1)."""
+        """Long strings decode although SRS 2.0 rejects them."""
         self.assertEqual(
             decode_all(_hex("0c 00000002 6869 05")), ["hi", None]
         )
@@ -457,7 +457,7 @@ class SrsQuirkTests(SynchronousTestCase):
         self.assertEqual(encode(decode(name_wire)[0]), name_wire)
 
     def test_missing_terminator_raises(self) -> None:
-        """A container cut at a property boundary raises; SRS accepts it (ref 4.2)."""
+        """A container cut at a property boundary raises; SRS accepts it."""
         self.assertRaises(Amf0Error, decode, _hex("03 0001 61 05"))
         self.assertRaises(Amf0Error, decode, _hex("08 00000001 0001 61 05"))
 
@@ -477,7 +477,7 @@ class SrsQuirkTests(SynchronousTestCase):
 
 class SrsChecklistTests(SynchronousTestCase):
     """
-    The AMF0 items of rtmp.md section 11 (SRS's ``ProtocolAMF0Test``).
+    The AMF0 items of SRS's ``ProtocolAMF0Test`` (``srs_utest_amf0.cpp``).
     """
 
     def test_srs_scenario_main(self) -> None:

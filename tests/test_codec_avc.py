@@ -380,7 +380,8 @@ class FfmpegFileTests(SynchronousTestCase):
 
 class SequenceHeaderTests(SynchronousTestCase):
     """
-    The AVCDecoderConfigurationRecord checks of ``media.md`` 2.1.
+    The AVCDecoderConfigurationRecord checks (ISO/IEC 14496-15 5.2.4.1;
+    SRS's ``SrsAvcAacCodec::avc_demux_sps_pps``).
     """
 
     def test_minimal(self) -> None:
@@ -591,7 +592,7 @@ _nalus = st.binary(min_size=1, max_size=200).map(lambda b: escape(b"\x65" + b + 
 
 class NaluFramingTests(SynchronousTestCase):
     """
-    AVCC and Annex-B splitting as SRS's muxers do it (``media.md`` 2.3).
+    AVCC and Annex-B splitting as SRS's muxers do it (``srs_kernel_codec.cpp``).
     """
 
     @given(st.lists(_nalus, max_size=MAX_NALUS), st.sampled_from([1, 2, 4]))

@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.codec.buffer}.
+Tests for :mod:`srstwist.codec.buffer`.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ class _Overflow(Exception):
 
 class ReceiveBufferTests(SynchronousTestCase):
     """
-    Tests for L{ReceiveBuffer}.
+    Tests for :class:`ReceiveBuffer`.
     """
 
     def test_consumeExactly(self) -> None:
         """
-        C{consume_exactly} returns the next C{n} bytes and advances.
+        ``consume_exactly`` returns the next ``n`` bytes and advances.
         """
         buf = ReceiveBuffer(100, _Overflow)
         buf.append(b"abcdef")
@@ -34,7 +34,7 @@ class ReceiveBufferTests(SynchronousTestCase):
 
     def test_consumeExactlyShort(self) -> None:
         """
-        C{consume_exactly} returns L{None} and takes nothing when too few
+        ``consume_exactly`` returns ``None`` and takes nothing when too few
         bytes are available.
         """
         buf = ReceiveBuffer(100, _Overflow)
@@ -44,7 +44,7 @@ class ReceiveBufferTests(SynchronousTestCase):
 
     def test_consumeAtMost(self) -> None:
         """
-        C{consume_at_most} returns what is available up to C{n}, and an
+        ``consume_at_most`` returns what is available up to ``n``, and an
         empty result when nothing is.
         """
         buf = ReceiveBuffer(100, _Overflow)
@@ -55,7 +55,7 @@ class ReceiveBufferTests(SynchronousTestCase):
 
     def test_rollback(self) -> None:
         """
-        C{rollback} gives back everything read since the last commit.
+        ``rollback`` gives back everything read since the last commit.
         """
         buf = ReceiveBuffer(100, _Overflow)
         buf.append(b"abcdef")
@@ -79,7 +79,7 @@ class ReceiveBufferTests(SynchronousTestCase):
 
     def test_overflowRaisesCallerError(self) -> None:
         """
-        C{append} raises the caller's error class, and adds nothing, when
+        ``append`` raises the caller's error class, and adds nothing, when
         the uncommitted bytes would exceed the limit.
         """
         buf = ReceiveBuffer(4, _Overflow)
@@ -118,7 +118,7 @@ class ReceiveBufferTests(SynchronousTestCase):
     @given(st.binary(max_size=300), st.lists(st.integers(1, 40), max_size=30))
     def test_splitsReadTheSameBytes(self, data: bytes, sizes: list[int]) -> None:
         """
-        However the input is appended, reading it in C{consume_exactly}
+        However the input is appended, reading it in ``consume_exactly``
         steps with commits yields the original bytes in order.
         """
         buf = ReceiveBuffer(1000, _Overflow)

@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.codec.control}.
+Tests for :mod:`srstwist.codec.control`.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def on_wire(message: ControlMessage) -> bytes:
 
 class SrsSendPacketTests(SynchronousTestCase):
     """
-    Byte-exact vectors of SRS's ProtocolSend* control packet tests and of
-    ``rtmp.md`` 3.3.
+    Byte-exact vectors of SRS's ProtocolSend* control packet tests
+    (``srs_utest_protocol.cpp``).
     """
 
     def test_setWindowAckSize(self) -> None:
@@ -91,7 +91,7 @@ class SrsSendPacketTests(SynchronousTestCase):
     def test_setChunkSize(self) -> None:
         """
         Set Chunk Size 1024 and 60000 (ProtocolSendSrsSetChunkSizePacket,
-        ``rtmp.md`` 3.3).
+        RTMP spec §5.4.1).
         """
         self.assertEqual(
             on_wire(SetChunkSize(1024)),
@@ -105,7 +105,7 @@ class SrsSendPacketTests(SynchronousTestCase):
     def test_setPeerBandwidth(self) -> None:
         """
         Set Peer Bandwidth 1024 soft (ProtocolSendSrsSetPeerBandwidthPacket)
-        and 2500000 dynamic (``rtmp.md`` 3.3).
+        and 2500000 dynamic (RTMP spec §5.4.5).
         """
         self.assertEqual(
             on_wire(SetPeerBandwidth(1024, LimitType.SOFT)),
@@ -129,7 +129,7 @@ class SrsSendPacketTests(SynchronousTestCase):
 
     def test_streamBegin(self) -> None:
         """
-        StreamBegin for stream 1 (``rtmp.md`` 3.3).
+        StreamBegin for stream 1 (RTMP spec §7.1.7).
         """
         self.assertEqual(
             on_wire(StreamBegin(1)),
@@ -138,7 +138,7 @@ class SrsSendPacketTests(SynchronousTestCase):
 
     def test_windowAckSizeDefault(self) -> None:
         """
-        Window Acknowledgement Size 2500000 (``rtmp.md`` 3.3).
+        Window Acknowledgement Size 2500000 (RTMP spec §5.4.4).
         """
         self.assertEqual(
             on_wire(WindowAcknowledgementSize(2500000)),
@@ -148,7 +148,7 @@ class SrsSendPacketTests(SynchronousTestCase):
 
 class DecodeTests(SynchronousTestCase):
     """
-    Tests for L{decode_control} and L{decode_user_control}.
+    Tests for :func:`decode_control` and :func:`decode_user_control`.
     """
 
     @given(_CONTROL_MESSAGES)
@@ -171,7 +171,7 @@ class DecodeTests(SynchronousTestCase):
     def test_arbitraryPayloads(self, type_id: int, payload: bytes) -> None:
         """
         Any payload either decodes to a re-encodable message or raises
-        L{ControlError}.
+        :class:`ControlError`.
         """
         try:
             message = decode_control(type_id, payload)
@@ -182,7 +182,7 @@ class DecodeTests(SynchronousTestCase):
     def test_pingFlow(self) -> None:
         """
         A PingRequest's timestamp is echoed by a PingResponse
-        (ProtocolPingFlow, ``rtmp.md`` 3.2).
+        (ProtocolPingFlow, RTMP spec §7.1.7).
         """
         request = decode_control(4, PingRequest(0x3456).encode())
         assert isinstance(request, PingRequest)
@@ -215,7 +215,7 @@ class DecodeTests(SynchronousTestCase):
 
     def test_shortPayloads(self) -> None:
         """
-        Payloads shorter than their fields raise L{ControlError}.
+        Payloads shorter than their fields raise :class:`ControlError`.
         """
         for type_id, payload in (
             (1, b"\x00\x00\x10"),
@@ -244,14 +244,14 @@ class DecodeTests(SynchronousTestCase):
 
     def test_notControl(self) -> None:
         """
-        Non-control message types raise L{ControlError}.
+        Non-control message types raise :class:`ControlError`.
         """
         for type_id in (0, 7, 8, 9, 20, 22):
             self.assertRaises(ControlError, decode_control, type_id, bytes(10))
 
     def test_oneHierarchy(self) -> None:
         """
-        L{ControlError} is a L{ChunkError}.
+        :class:`ControlError` is a :class:`ChunkError`.
         """
         self.assertTrue(issubclass(ControlError, ChunkError))
 
@@ -276,7 +276,7 @@ class DecodeTests(SynchronousTestCase):
 
     def test_messageTypes(self) -> None:
         """
-        Message type ids match ``rtmp.md`` 3.1.
+        Message type ids match RTMP spec §5.4, §6.2 and §7.1.
         """
         self.assertEqual(
             {m.name: m.value for m in MessageType},

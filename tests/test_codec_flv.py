@@ -320,7 +320,7 @@ class PayloadPrefixTests(SynchronousTestCase):
 
 class EncodeTests(SynchronousTestCase):
     """
-    `flv_header` and `encode_tag` write the layout of ``media.md`` 1.1, 1.2.
+    `flv_header` and `encode_tag` write the layout of the FLV spec (E.2, E.3, E.4.1).
     """
 
     def test_header(self) -> None:
@@ -336,8 +336,8 @@ class EncodeTests(SynchronousTestCase):
 
     def test_reference_example(self) -> None:
         """
-        A video tag at 0x01020304 ms with a 14-byte payload encodes as in the
-        reference, the payload itself being one of the pieces.
+        A video tag at 0x01020304 ms with a 14-byte payload encodes as the FLV spec
+        (E.4.1) lays it out, the payload itself being one of the pieces.
         """
         payload = bytes(range(14))
         pieces = encode_tag(TagType.VIDEO, 0x01020304, payload)

@@ -116,7 +116,7 @@ Splitter = Callable[[bytes], list[bytes]]
 class SrsVectorTests(SynchronousTestCase):
     """
     SRS 2.0's recorded handshake vectors (``ProtocolHandshakeTest`` in
-    ``trunk/src/utest/srs_utest_protocol.cpp``, reference section 11).
+    ``trunk/src/utest/srs_utest_protocol.cpp``).
     """
 
     def test_hmacSha256(self) -> None:
@@ -130,7 +130,7 @@ class SrsVectorTests(SynchronousTestCase):
         )
 
     def test_keys(self) -> None:
-        """The FMS and FP keys have the sizes and texts of reference 1.5."""
+        """The FMS and FP keys have the sizes and texts of SRS's ``srs_rtmp_handshake.cpp``."""
         self.assertEqual(len(FMS_KEY), 68)
         self.assertEqual(len(FP_KEY), 62)
         self.assertEqual(FMS_KEY[:36], b"Genuine Adobe Flash Media Server 001")

@@ -385,7 +385,7 @@ class PacketTests(SynchronousTestCase):
 
 class ConnectTests(SynchronousTestCase):
     """
-    ``connect`` decoding and SRS's reply sequence (``rtmp.md`` 5.1).
+    ``connect`` decoding and SRS's reply sequence (``SrsRtmpServer::response_connect_app``).
     """
 
     def test_reply_sequence(self) -> None:
@@ -553,7 +553,7 @@ class ConnectTests(SynchronousTestCase):
 
 class PublishTests(SynchronousTestCase):
     """
-    The three kinds of publisher (``rtmp.md`` 5.3-5.7).
+    The three kinds of publisher (``SrsRtmpServer::identify_client``).
     """
 
     def test_fmle(self) -> None:
@@ -786,7 +786,7 @@ class PublishTests(SynchronousTestCase):
 
 class PlayTests(SynchronousTestCase):
     """
-    Players (``rtmp.md`` 5.8, 5.9).
+    Players (``SrsRtmpServer::start_play``, ``on_play_client_pause``).
     """
 
     def test_start_play(self) -> None:
@@ -899,7 +899,7 @@ class PlayTests(SynchronousTestCase):
 
 class IdentifyTests(SynchronousTestCase):
     """
-    What SRS ignores while identifying the client (``rtmp.md`` 5.3).
+    What SRS ignores while identifying the client (``SrsRtmpServer::identify_client``).
     """
 
     def test_before_connect(self) -> None:
@@ -1056,7 +1056,7 @@ class StateMachineTests(SynchronousTestCase):
 
 class ControlTests(SynchronousTestCase):
     """
-    Protocol control messages and the automatic replies (``rtmp.md`` 3).
+    Protocol control messages and the automatic replies (RTMP spec §5.4, §7.1.7).
     """
 
     def test_ping(self) -> None:

@@ -1,6 +1,6 @@
 """
 Tests for :mod:`srstwist.codec.rtmp_url`: SRS 2.0's tcUrl and vhost rules
-(``rtmp.md`` 6.1-6.4), with the vectors of SRS's ``ProtocolUtilityTest``
+(``srs_rtmp_utility.cpp``), with the vectors of SRS's ``ProtocolUtilityTest``
 and ``ProtocolRTMPTest.RTMPRequest``.
 """
 

@@ -1,6 +1,6 @@
 """
 Tests for `srstwist.codec.ts` and `srstwist.codec.ts_es`: the MPEG-TS
-muxer's exact PSI and PES bytes (``media.md`` 3.2-3.6), packetisation and
+muxer's exact PSI and PES bytes (``srs_kernel_ts.cpp``), packetisation and
 continuity across segments, and the H.264/AAC/MP3 elementary streams.
 
 `parse_packets` and `reassemble` are a small TS reader used here and by the
@@ -135,7 +135,7 @@ def video_payload(nalus: list[bytes], keyframe: bool = True, cts: int = 0) -> by
 
 class PsiTests(SynchronousTestCase):
     """
-    PAT, PMT and CRC bytes against ``media.md`` 3.2.
+    PAT, PMT and CRC bytes (ISO/IEC 13818-1 2.4.4, Annex A) against SRS's.
     """
 
     def test_pat_packet(self) -> None:
@@ -189,7 +189,7 @@ class PsiTests(SynchronousTestCase):
 
 class PesTests(SynchronousTestCase):
     """
-    PES headers and packetisation against ``media.md`` 3.4-3.6.
+    PES headers and packetisation (ISO/IEC 13818-1 2.4.3) against SRS's.
     """
 
     def test_video_header(self) -> None:
@@ -329,7 +329,7 @@ class PesTests(SynchronousTestCase):
 
 class ElementaryStreamTests(SynchronousTestCase):
     """
-    H.264, AAC and MP3 elementary streams (``media.md`` 2.3-2.8).
+    H.264, AAC and MP3 elementary streams (SRS's ``SrsTsCache``).
     """
 
     def test_keyframe(self) -> None:

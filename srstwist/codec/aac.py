@@ -5,8 +5,8 @@ and the 7-byte ADTS header that HLS, HTTP-TS and HTTP-AAC put before each
 raw frame.
 
 `parse_aac_sequence_header` is what the source runs on every AAC sequence
-header a publisher sends (``rtmp.md`` 7.1); `AacError` from it disconnects
-the publisher.  SRS 2.0 (``media.md`` 2.6) decodes only the first two bytes
+header a publisher sends (SRS's ``SrsSource::on_audio``); `AacError` from it disconnects
+the publisher.  SRS 2.0 (``srs_kernel_codec.cpp``) decodes only the first two bytes
 of the AudioSpecificConfig; this module also follows the two escapes of
 ISO 14496-3 1.6.2.1 that those bytes can announce, so the result is right
 where SRS's is not:
@@ -96,7 +96,7 @@ class AacConfig:
 def adts_profile(object_type: int) -> int:
     """
     The 2-bit ADTS profile for an audioObjectType, as SRS maps it
-    (``media.md`` 2.6, #266, #310): Main 0, LC 1, SSR 2, HE-AAC and
+    (``srs_codec_aac_rtmp2ts``, #266, #310): Main 0, LC 1, SSR 2, HE-AAC and
     HE-AACv2 folded to LC (1), anything else 3.
     """
     if object_type in (1, 2, 3):
@@ -161,7 +161,7 @@ def parse_aac_sequence_header(payload: bytes) -> AacConfig:
 def adts_header(config: AacConfig, raw_length: int, *, http_aac: bool = False) -> bytes:
     """
     The 7-byte ADTS header (no CRC) for one raw AAC frame, as SRS writes it
-    (``media.md`` 2.7).
+    (ISO/IEC 14496-3 1.A.2; SRS's ``srs_kernel_ts.cpp`` and ``srs_kernel_aac.cpp``).
 
     SRS has two variants.  The TS one (HLS, HTTP-TS; the default) has ID 1
     (MPEG-2) and buffer fullness 0x7FF.  The HTTP ``.aac`` one

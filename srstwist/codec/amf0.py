@@ -3,9 +3,9 @@
 AMF0, the value encoding of RTMP commands (message types 20 and 17) and of
 data messages such as ``onMetaData`` (types 18 and 15).
 
-Sans-IO: bytes in, Python values out, and back.  Section 4 of the RTMP
-reference (``rtmp.md``) describes SRS 2.0's AMF0 behaviour; the comments
-below cite it as "ref 4.x".
+Sans-IO: bytes in, Python values out, and back.  The format is Adobe's AMF 0
+specification; where the comments below say what SRS does, they mean SRS
+2.0's decoder, ``trunk/src/protocol/srs_rtmp_amf0.cpp``.
 
 Value model
 ===========
@@ -28,13 +28,13 @@ Long string         ``0C``  ``str``
 ==================  ======  =============================================
 
 Every other marker, including ``11`` (switch to AMF3, "avmplus object"),
-raises `Amf0Error`: SRS decodes no AMF3 values (ref 4.1, 4.4).  Skipping
+raises `Amf0Error`: SRS decodes no AMF3 values.  Skipping
 the format byte of a type-17 command is the message layer's job.
 
 Strings.  A ``str`` whose UTF-8 form is longer than 65535 bytes is written
 as a Long string (``0C``, u32 length), as librtmp does; shorter ones always
 use ``02``.  Property names cannot be long, so a longer name raises
-`Amf0Error`.  Decoding does no UTF-8 validation, like SRS (ref 4.2): bytes
+`Amf0Error`.  Decoding does no UTF-8 validation, like SRS: bytes
 that are not UTF-8 decode with the ``surrogateescape`` error handler and
 encode back to the same bytes, so a stream name in a legacy code page still
 matches between publisher and player.  Such strings contain lone surrogates;
@@ -42,7 +42,7 @@ code that logs or JSON-encodes them must allow for that.
 
 Containers.  Property order is kept, and insertion order is encoding order.
 When a decoded container repeats a name, the later value wins and moves to
-the end, as in SRS (ref 4.2).  Nesting deeper than `MAX_DEPTH` containers
+the end, as in SRS.  Nesting deeper than `MAX_DEPTH` containers
 raises `Amf0Error` when decoding and when encoding (which also catches
 self-referencing lists and dicts).
 
@@ -150,8 +150,8 @@ class _ObjectEnd(Enum):
 UNDEFINED: Final = _Undefined.UNDEFINED
 
 #: A stray object-end (``00 00 09``) where a value was expected.  SRS reads
-#: those three bytes as an end marker before looking at the marker byte
-#: (ref 4.2), so they decode as this sentinel instead of failing; encoding it
+#: those three bytes as an end marker before looking at the marker byte,
+#: so they decode as this sentinel instead of failing; encoding it
 #: writes the three bytes back.  Inside Objects and ECMA arrays the
 #: terminator is consumed by the container and never shows up as a value.
 #: The price, shared with SRS, is that a Number whose first two bytes are
@@ -166,7 +166,7 @@ class Amf0Date:
     AMF0 Date (``0B``): milliseconds since the Unix epoch, UTC, and a time
     zone field that the spec says to leave at zero.
 
-    SRS copies the eight value bytes through unchanged (ref 4.2, #185); a
+    SRS copies the eight value bytes through unchanged (#185); a
     double read and written back as ``float`` gives the same bytes.
 
     :ivar timestamp_ms: Milliseconds since 1970-01-01T00:00:00Z.
@@ -206,10 +206,10 @@ class EcmaArray(dict[str, "Amf0Value"]):
     a separate type to keep the marker through a decode/encode round trip.
 
     :ivar declared_count: The count field to write.  Readers ignore it and
-        parse until ``00 00 09`` (ref 4.2).  A decoded array keeps the count
+        parse until ``00 00 09``.  A decoded array keeps the count
         it was read with, so a relayed array re-encodes byte for byte;
         ``None`` (the default for new arrays) writes 0, as SRS, Flash and
-        FMLE do (ref 4.3, SRS #852).
+        FMLE do (SRS #852).
     """
 
     declared_count: int | None
@@ -292,7 +292,7 @@ def _is_object_end(view: memoryview, offset: int) -> bool:
 def _read_name(view: memoryview, offset: int) -> tuple[str, int]:
     # SRS reads this length as signed 16 bits, so names and strings of
     # 32768 bytes or more come out empty and the packet mis-parses from
-    # there (ref 4.2).  The spec says unsigned; nothing gains from the bug.
+    # there.  The AMF 0 spec says unsigned; nothing gains from the bug.
     length = _read_u16(view, offset, "a string length")
     offset += 2
     return _read_text(view, offset, length, "string"), offset + length
@@ -302,14 +302,14 @@ def _read_properties(
     view: memoryview, offset: int, depth: int, into: dict[str, Amf0Value]
 ) -> int:
     # SRS accepts an Object or ECMA array whose data ends at a property
-    # boundary without the terminator (ref 4.2).  We raise instead: ffmpeg,
+    # boundary without the terminator.  We raise instead: ffmpeg,
     # OBS, librtmp and Flash always terminate, and a missing terminator in a
     # whole message means a framing or length bug we want to see.
     while not _is_object_end(view, offset):
         name, offset = _read_name(view, offset)
         value, offset = _read_value(view, offset, depth)
         # A repeated name: the later value wins and moves to the end, like
-        # SRS (ref 4.2).
+        # SRS.
         into.pop(name, None)
         into[name] = value
     return offset + 3
@@ -318,7 +318,7 @@ def _read_properties(
 def _read_value(view: memoryview, offset: int, depth: int) -> tuple[Amf0Value, int]:
     if offset >= len(view):
         raise _truncated("a value marker", offset)
-    # SRS checks for 00 00 09 before it looks at the marker (ref 4.2), so
+    # SRS checks for 00 00 09 before it looks at the marker, so
     # those bytes are an object end even though 00 is the Number marker.
     if _is_object_end(view, offset):
         return OBJECT_END, offset + 3
@@ -349,7 +349,7 @@ def _read_value(view: memoryview, offset: int, depth: int) -> tuple[Amf0Value, i
             obj = Amf0Object()
             return obj, _read_properties(view, offset, depth, obj)
         if marker == _ECMA_ARRAY:
-            # The count is kept for re-encoding but never trusted (ref 4.2).
+            # The count is kept for re-encoding but never trusted.
             count = _read_u32(view, offset, "an ECMA array count")
             array = EcmaArray(declared_count=count)
             return array, _read_properties(view, offset + 4, depth, array)
@@ -360,7 +360,7 @@ def _read_value(view: memoryview, offset: int, depth: int) -> tuple[Amf0Value, i
         timestamp, timezone = _DATE_BODY.unpack_from(view, offset)
         return Amf0Date(timestamp, timezone), offset + _DATE_BODY.size
     if marker == _LONG_STRING:
-        # SRS 2.0 rejects Long strings (ref 4.1).  librtmp writes one for
+        # SRS 2.0 rejects Long strings.  librtmp writes one for
         # any string over 65535 bytes, so we read them rather than drop the
         # connection over an oversized tcUrl or metadata field.
         length = _read_u32(view, offset, "a Long string length")
@@ -381,7 +381,7 @@ def _read_strict_array(
     offset += 4
     # Every value takes at least one byte, so a count larger than what is
     # left is a lie; refuse it before looping.  SRS instead stops quietly at
-    # the end of the data (ref 4.2), which hides truncation.
+    # the end of the data, which hides truncation.
     if count > len(view) - offset:
         raise Amf0Error(
             f"AMF0 strict array at offset {offset - 5} declares {count} values,"
@@ -530,7 +530,7 @@ def encode(value: object) -> bytes:
     """
     Encode one value; see the module docstring for the type mapping.
 
-    Numbers are always written as doubles (ref 4.3); strict arrays carry
+    Numbers are always written as doubles (AMF 0's only Number type); strict arrays carry
     their real length; Objects and ECMA arrays end with ``00 00 09``.
 
     :param value: An `Amf0Value`, or an ``int``, ``tuple`` or other

@@ -5,9 +5,9 @@ H.264 (AVC) as RTMP carries it, sans-IO: the sequence header
 framing (length-prefixed "AVCC" and start-code "Annex B").
 
 `parse_avc_sequence_header` is what the source runs on every video sequence
-header a publisher sends (``rtmp.md`` 7.1); `AvcError` from it disconnects
+header a publisher sends (SRS's ``SrsSource::on_video``); `AvcError` from it disconnects
 the publisher.  It follows SRS 2.0's ``SrsAvcAacCodec::avc_demux_sps_pps``
-(``media.md`` 2.1, 2.2) with these differences, each towards the H.264 and
+(``srs_kernel_codec.cpp``) with these differences, each towards the H.264 and
 ISO 14496-15 specifications:
 
 * one or more SPS and PPS are accepted (SRS demands exactly one of each, so
@@ -24,7 +24,7 @@ forbidden_zero_bit 0, nal_ref_idc non-zero and type 7, and profile_idc,
 level_idc non-zero with the two reserved constraint bits zero.
 
 `split_nalus` and `split_annexb` cut a NALU packet (AVCPacketType 1) into
-NALUs as SRS's HLS/HTTP-TS muxers do (``media.md`` 2.3), at most
+NALUs as SRS's HLS/HTTP-TS muxers do (``SrsAvcAacCodec::avc_demux_ibmf_format``), at most
 `MAX_NALUS` per packet; `annexb_from_avcc` and `encode_avcc` convert.
 
 All lengths read from the input are checked against the bytes present before
@@ -70,7 +70,7 @@ NALU_TYPE_PPS: Final = 8
 NALU_TYPE_AUD: Final = 9
 
 #: The most NALUs one video packet may hold; more is a decode error
-#: (SRS ``SRS_SRS_MAX_CODEC_SAMPLE``, ``media.md`` 2.3).
+#: (SRS ``SRS_SRS_MAX_CODEC_SAMPLE``, ``srs_kernel_codec.hpp``).
 MAX_NALUS: Final = 128
 
 # Profiles whose SPS carries chroma_format_idc, bit depths and scaling
@@ -453,7 +453,7 @@ def is_annexb(data: bytes) -> bool:
 def split_annexb(data: bytes) -> list[bytes]:
     """
     Cut Annex-B NALUs apart at every ``00 00 01``; zero bytes before a start
-    code belong to it, not to the NALU before (``media.md`` 2.3).
+    code belong to it, not to the NALU before (``SrsAvcAacCodec::avc_demux_annexb_format``).
 
     :return: the NALUs, empty ones left out.
     :raises AvcError: ``data`` does not start with a start code, or holds
@@ -499,7 +499,7 @@ def annexb_from_avcc(data: bytes, length_size: int) -> bytes:
     before every NALU.
 
     The TS muxer's own framing (an AUD first, SPS/PPS before IDR, 3-byte
-    start codes after the first, ``media.md`` 2.5) is built from
+    start codes after the first, SRS's ``SrsTsCache::do_cache_avc``) is built from
     `split_nalus` by the muxer, not here.
 
     :raises AvcError: as `split_nalus`.

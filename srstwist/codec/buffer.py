@@ -6,10 +6,9 @@ A decoder appends whatever the transport delivered, then tries to take one
 complete unit (a chunk header, say) with :meth:`ReceiveBuffer.consume_exactly`.
 If the unit is incomplete it calls :meth:`ReceiveBuffer.rollback` and waits for
 more data; if it is complete it calls :meth:`ReceiveBuffer.commit`.  This is the
-shape of wsproto's frame buffer (``STYLE.md`` section 4).
+shape of wsproto's frame buffer.
 
-Two properties matter for a server that reads from untrusted peers
-(``STYLE.md`` section 3):
+Two properties matter for a server that reads from untrusted peers:
 
 * Work is linear in the bytes received.  Consuming only moves an offset; the
   consumed prefix is dropped on commit when nothing is left, or when it is both
@@ -42,8 +41,8 @@ class ReceiveBuffer:
 
     def __init__(self, max_size: int, error: type[Exception]) -> None:
         """
-        @param max_size: the most unconsumed bytes the buffer may hold.
-        @param error: the exception class :meth:`append` raises, with a
+        :param max_size: the most unconsumed bytes the buffer may hold.
+        :param error: the exception class :meth:`append` raises, with a
             message, when ``max_size`` would be exceeded.
         """
         if max_size < 1:
@@ -63,13 +62,13 @@ class ReceiveBuffer:
 
     def __len__(self) -> int:
         """
-        @return: the number of bytes available to read from the read position.
+        :return: the number of bytes available to read from the read position.
         """
         return len(self._data) - self._pos
 
     def held(self) -> int:
         """
-        @return: the number of uncommitted bytes held (what counts against
+        :return: the number of uncommitted bytes held (what counts against
             ``max_size``).
         """
         return len(self._data) - self._start
@@ -78,7 +77,7 @@ class ReceiveBuffer:
         """
         Add received bytes at the end.
 
-        @raise Exception: the class given to the constructor, if the
+        :raises Exception: the class given to the constructor, if the
             uncommitted bytes would exceed ``max_size``; nothing is added then.
         """
         if self.held() + len(data) > self._max_size:
@@ -90,10 +89,10 @@ class ReceiveBuffer:
 
     def consume_exactly(self, n: int) -> bytearray | None:
         """
-        Take exactly C{n} bytes from the read position.
+        Take exactly ``n`` bytes from the read position.
 
-        @return: a copy of the bytes, or L{None} (and nothing taken) when
-            fewer than C{n} are available.
+        :return: a copy of the bytes, or ``None`` (and nothing taken) when
+            fewer than ``n`` are available.
         """
         end = self._pos + n
         if end > len(self._data):
@@ -104,9 +103,9 @@ class ReceiveBuffer:
 
     def consume_at_most(self, n: int) -> bytearray:
         """
-        Take up to C{n} bytes from the read position.
+        Take up to ``n`` bytes from the read position.
 
-        @return: a copy of the bytes taken; empty when nothing is available.
+        :return: a copy of the bytes taken; empty when nothing is available.
         """
         end = min(self._pos + n, len(self._data))
         out = self._data[self._pos : end]

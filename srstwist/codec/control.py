@@ -3,14 +3,15 @@
 Protocol control messages (types 1, 2, 3, 5, 6) and User Control events
 (type 4), as frozen values that encode to and decode from message payloads.
 
-Layouts and SRS's handling are in ``rtmp.md`` section 3.  Decoding follows
-SRS: a payload shorter than its fields is an error, trailing bytes are
-ignored.  Values are checked when a message is built, so L{encode} cannot
-fail and a decoded message is always re-encodable.
+Layouts are those of RTMP spec §5.4 and §6.2, SRS's handling that of
+``srs_rtmp_stack.cpp``.  Decoding follows SRS: a payload shorter than its
+fields is an error, trailing bytes are ignored.  Values are checked when a
+message is built, so ``encode`` cannot fail and a decoded message is always
+re-encodable.
 
-Errors raise L{ControlError}, a L{ChunkError}, so a session needs one
-C{except} for the whole chunk layer.  L{MessageType} lives in
-L{srstwist.codec.chunk} (the decoder needs it) and is re-exported here.
+Errors raise :class:`ControlError`, a :class:`ChunkError`, so a session needs one
+``except`` for the whole chunk layer.  :class:`MessageType` lives in
+:mod:`srstwist.codec.chunk` (the decoder needs it) and is re-exported here.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class ControlError(ChunkError):
 
 class LimitType(IntEnum):
     """
-    Set Peer Bandwidth limit types; SRS sends DYNAMIC (``rtmp.md`` 3.3).
+    Set Peer Bandwidth limit types; SRS sends DYNAMIC (RTMP spec §5.4.5).
     """
 
     HARD = 0
@@ -77,7 +78,7 @@ class LimitType(IntEnum):
 
 class UserControlEventType(IntEnum):
     """
-    User Control event types SRS knows (``rtmp.md`` 3.2).
+    User Control event types SRS knows (RTMP spec §7.1.7).
     """
 
     STREAM_BEGIN = 0
@@ -94,7 +95,7 @@ class UserControlEventType(IntEnum):
 
 def _check_u32(name: str, value: int) -> None:
     """
-    @raise ControlError: unless C{value} fits an unsigned 32-bit field.
+    :raises ControlError: unless ``value`` fits an unsigned 32-bit field.
     """
     if not 0 <= value <= 0xFFFFFFFF:
         raise ControlError(f"{name} {value} outside 0..2**32-1")
@@ -102,7 +103,7 @@ def _check_u32(name: str, value: int) -> None:
 
 def _require(payload: bytes, size: int, what: str) -> None:
     """
-    @raise ControlError: if C{payload} is shorter than C{size} bytes.
+    :raises ControlError: if ``payload`` is shorter than ``size`` bytes.
     """
     if len(payload) < size:
         raise ControlError(f"{what}: payload of {len(payload)} bytes, needs {size}")
@@ -127,7 +128,7 @@ class SetChunkSize:
 
     def encode(self) -> bytes:
         """
-        @return: the 4-byte payload.
+        :return: the 4-byte payload.
         """
         return _UINT32.pack(self.chunk_size)
 
@@ -136,7 +137,7 @@ class SetChunkSize:
 class Abort:
     """
     Type 2: drop the partial message on a chunk stream.  SRS ignores it
-    (``rtmp.md`` 2.7).
+    (RTMP spec §5.4.2).
     """
 
     chunk_stream_id: int
@@ -147,7 +148,7 @@ class Abort:
 
     def encode(self) -> bytes:
         """
-        @return: the 4-byte payload.
+        :return: the 4-byte payload.
         """
         return _UINT32.pack(self.chunk_stream_id)
 
@@ -155,7 +156,7 @@ class Abort:
 @dataclass(frozen=True, slots=True)
 class Acknowledgement:
     """
-    Type 3: bytes received so far (``rtmp.md`` 3.4).
+    Type 3: bytes received so far (RTMP spec §5.4.3).
     """
 
     sequence_number: int
@@ -166,7 +167,7 @@ class Acknowledgement:
 
     def encode(self) -> bytes:
         """
-        @return: the 4-byte payload.
+        :return: the 4-byte payload.
         """
         return _UINT32.pack(self.sequence_number)
 
@@ -175,7 +176,7 @@ class Acknowledgement:
 class WindowAcknowledgementSize:
     """
     Type 5: acknowledge every this many bytes.  SRS ignores a window of 0
-    (``rtmp.md`` 3.4); that is the session's decision, so 0 decodes.
+    (RTMP spec §5.4.4); that is the session's decision, so 0 decodes.
     """
 
     window_size: int
@@ -186,7 +187,7 @@ class WindowAcknowledgementSize:
 
     def encode(self) -> bytes:
         """
-        @return: the 4-byte payload.
+        :return: the 4-byte payload.
         """
         return _UINT32.pack(self.window_size)
 
@@ -194,7 +195,7 @@ class WindowAcknowledgementSize:
 @dataclass(frozen=True, slots=True)
 class SetPeerBandwidth:
     """
-    Type 6: bandwidth plus a limit type (see L{LimitType}).  Unknown limit
+    Type 6: bandwidth plus a limit type (see :class:`LimitType`).  Unknown limit
     types decode as plain ints; SRS ignores this message from peers anyway.
     """
 
@@ -209,7 +210,7 @@ class SetPeerBandwidth:
 
     def encode(self) -> bytes:
         """
-        @return: the 5-byte payload.
+        :return: the 5-byte payload.
         """
         return _UINT32.pack(self.bandwidth) + bytes((self.limit_type,))
 
@@ -229,7 +230,7 @@ class _StreamEvent:
 
     def encode(self) -> bytes:
         """
-        @return: event type (2 bytes) and stream id (4 bytes).
+        :return: event type (2 bytes) and stream id (4 bytes).
         """
         return _UINT16_UINT32.pack(self.event_type, self.stream_id)
 
@@ -274,7 +275,7 @@ class StreamIsRecorded(_StreamEvent):
 class SetBufferLength:
     """
     Event 3: the client's buffer in milliseconds for a stream.  SRS as a
-    client sends 1000 ms after play (``rtmp.md`` 3.2).
+    client sends 1000 ms after play (``SrsRtmpClient::play``).
     """
 
     stream_id: int
@@ -288,7 +289,7 @@ class SetBufferLength:
 
     def encode(self) -> bytes:
         """
-        @return: event type, stream id and buffer length (10 bytes).
+        :return: event type, stream id and buffer length (10 bytes).
         """
         return _UINT16_UINT32_UINT32.pack(
             self.event_type, self.stream_id, self.buffer_length
@@ -310,7 +311,7 @@ class _PingEvent:
 
     def encode(self) -> bytes:
         """
-        @return: event type (2 bytes) and timestamp (4 bytes).
+        :return: event type (2 bytes) and timestamp (4 bytes).
         """
         return _UINT16_UINT32.pack(self.event_type, self.timestamp)
 
@@ -318,7 +319,7 @@ class _PingEvent:
 @dataclass(frozen=True, slots=True)
 class PingRequest(_PingEvent):
     """
-    Event 6; SRS answers with a L{PingResponse} echoing the timestamp.
+    Event 6; SRS answers with a :class:`PingResponse` echoing the timestamp.
     """
 
     event_type: ClassVar[int] = UserControlEventType.PING_REQUEST
@@ -337,7 +338,7 @@ class PingResponse(_PingEvent):
 class FmsEvent0:
     """
     Event 0x1A with a single data byte (payload ``00 1A xx``), which SRS
-    decodes and ignores (``rtmp.md`` 3.2).
+    decodes and ignores (``SrsUserControlPacket::decode``).
     """
 
     value: int
@@ -350,7 +351,7 @@ class FmsEvent0:
 
     def encode(self) -> bytes:
         """
-        @return: event type and the data byte (3 bytes).
+        :return: event type and the data byte (3 bytes).
         """
         return _UINT16.pack(self.event_type) + bytes((self.value,))
 
@@ -374,7 +375,7 @@ class UnknownUserControl:
 
     def encode(self) -> bytes:
         """
-        @return: event type (2 bytes) and the data.
+        :return: event type (2 bytes) and the data.
         """
         return _UINT16.pack(self.event_type) + self.data
 
@@ -413,7 +414,7 @@ def decode_user_control(payload: bytes) -> UserControlMessage:
     """
     Decode a User Control (type 4) payload.
 
-    @raise ControlError: if it is too short for its event type.
+    :raises ControlError: if it is too short for its event type.
     """
     _require(payload, 2, "User Control")
     (event_type,) = _UINT16.unpack_from(payload)
@@ -439,8 +440,8 @@ def decode_control(type_id: int, payload: bytes) -> ControlMessage:
     """
     Decode the payload of a protocol control or User Control message.
 
-    @param type_id: 1..6.
-    @raise ControlError: if C{type_id} is not a control type, the payload is
+    :param type_id: 1..6.
+    :raises ControlError: if ``type_id`` is not a control type, the payload is
         too short, or a value is out of range (Set Chunk Size below 128).
     """
     if type_id == MessageType.USER_CONTROL:

@@ -4,10 +4,10 @@ FLV, sans-IO: the first bytes of RTMP audio/video payloads, and the FLV file
 format that HTTP-FLV, DVR and the FLV-POST caster read and write.
 
 An RTMP audio or video message payload *is* an FLV tag body, so the same
-helpers classify what a publisher sends (``rtmp.md`` 7.1) and what an FLV
-file holds (``media.md`` 1).
+helpers classify what a publisher sends (SRS's ``SrsSource::on_audio`` and
+``on_video``) and what an FLV file holds (FLV spec, Annex E).
 
-Payload prefixes (``media.md`` 1.3)::
+Payload prefixes (FLV spec E.4.2.1, E.4.3.1)::
 
     video byte 0   FrameType(4) | CodecID(4)
           byte 1   AVCPacketType (CodecID 7): 0 sequence header, 1 NALUs, 2 end
@@ -19,7 +19,7 @@ The predicates (``is_*``) follow SRS's ``SrsFlvCodec``: they take any
 payload, empty included, and answer ``False`` when it is too short.  The
 field readers (`video_codec_id`, ...) raise `FlvError` on an empty payload.
 
-File layout (``media.md`` 1.1, 1.2)::
+File layout (FLV spec E.2, E.3, E.4.1)::
 
     "FLV" 01 flags u32(data offset = 9) | u32(0)           header + PreviousTagSize0
     type u24(size) u24(ts low) u8(ts high) u24(0) | body | u32(11 + size)   per tag
@@ -142,7 +142,7 @@ AVC_PACKET_END_OF_SEQUENCE: Final = 2
 AAC_PACKET_SEQUENCE_HEADER: Final = 0
 AAC_PACKET_RAW: Final = 1
 
-#: FLV SoundRate index to Hz (``media.md`` 1.3).  For AAC the real rate is in
+#: FLV SoundRate index to Hz (FLV spec E.4.2.1).  For AAC the real rate is in
 #: the AudioSpecificConfig; the FLV field then says 3 (44 kHz) whatever it is.
 SOUND_RATES: Final = (5512, 11025, 22050, 44100)
 
@@ -202,7 +202,7 @@ def is_acceptable_video(payload: bytes) -> bool:
     """
     Whether the source keeps this video message: FrameType 1..5 and CodecID
     2..7.  Anything else, an empty payload included, is dropped silently at
-    ingest before any output sees it (SRS #421, ``rtmp.md`` 7.1).
+    ingest before any output sees it (SRS #421, ``SrsSource::on_video``).
     """
     if not payload:
         return False
@@ -233,7 +233,7 @@ def is_aac(payload: bytes) -> bool:
 def is_avc_sequence_header(payload: bytes) -> bool:
     """
     Whether a video payload is an H.264 sequence header: CodecID 7,
-    FrameType 1 and AVCPacketType 0 (``media.md`` 1.4).
+    FrameType 1 and AVCPacketType 0 (FLV spec E.4.3.1).
     """
     return (
         len(payload) >= 2
@@ -245,7 +245,7 @@ def is_avc_sequence_header(payload: bytes) -> bool:
 def is_aac_sequence_header(payload: bytes) -> bool:
     """
     Whether an audio payload is an AAC sequence header: SoundFormat 10 and
-    AACPacketType 0 (``media.md`` 1.4).
+    AACPacketType 0 (FLV spec E.4.2.1).
     """
     return (
         len(payload) >= 2
@@ -299,7 +299,7 @@ def flv_header(has_audio: bool = True, has_video: bool = True) -> bytes:
 
     SRS writes flags ``0x05`` (audio and video) into every FLV it makes, for
     audio-only and video-only streams too, since 2.0.197 (ExoPlayer pull
-    request 828, ``media.md`` 1.1); the defaults do the same.
+    request 828, ``SrsFlvEncoder::write_header``); the defaults do the same.
 
     :param has_audio: set the audio flag (``0x04``).
     :param has_video: set the video flag (``0x01``).
@@ -313,7 +313,7 @@ def encode_tag(tag_type: int, timestamp: int, payload: bytes) -> list[bytes]:
     One FLV tag as pieces for ``transport.writeSequence``: the 11-byte tag
     header, the payload itself (not copied), and the 4-byte PreviousTagSize.
 
-    The timestamp is cut to 31 bits as SRS does (``media.md`` 1.2).  SRS
+    The timestamp is cut to 31 bits as SRS does (``srs_kernel_flv.cpp``).  SRS
     writes script tags at timestamp 0 whatever the message's timestamp; that
     is the caller's choice to make, by passing 0.
 
@@ -391,7 +391,7 @@ class FlvTagDecoder:
     64 KiB of input, and work is linear in the bytes fed.  After it raises
     `FlvError` it is closed and raises again on further input.
 
-    Like SRS's FLV caster (``media.md`` 9.4) it checks the ``FLV`` signature
+    Like SRS's FLV caster (``srs_app_caster_flv.cpp``) it checks the ``FLV`` signature
     but not the flags, does not check PreviousTagSize values, and rejects tag
     types other than audio, video and script (after masking the filter bit).
     """

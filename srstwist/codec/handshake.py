@@ -2,7 +2,8 @@
 """
 The RTMP handshake, sans-IO, in the server and the client role.
 
-Wire format (reference ``rtmp.md`` section 1)::
+Wire format (RTMP spec §5.2; the complex handshake as in SRS's
+``srs_rtmp_handshake.cpp``)::
 
     client -> server   C0 (1 byte, version 3) + C1 (1536 bytes)
     server -> client   S0 (1 byte, version 3) + S1 (1536) + S2 (1536), one write
@@ -33,10 +34,10 @@ Where srstwist differs from SRS 2.0, and why:
   checks C0 on its simple path; on the complex path it would answer a signed
   C1 after C0 = 6 (RTMPE) in plain RTMP, which that client cannot use.
 * The 128-byte key slot of S1 holds random bytes.  SRS writes a
-  Diffie-Hellman result there (``#148``), but the reference (1.8) notes that
-  no plain-RTMP client reads the slot and SRS never sends its own public key,
-  so nothing could use it; random bytes save a 1024-bit modular
-  exponentiation per connection.  RTMPE is not supported, as in SRS.
+  Diffie-Hellman result there (``#148``), but no plain-RTMP client reads
+  the slot and SRS never sends its own public key, so nothing could use
+  it; random bytes save a 1024-bit modular exponentiation per connection.
+  RTMPE is not supported, as in SRS.
 * SRS verifies its own S1 and S2 before sending them and falls back to simple
   if that fails.  Here both are built by the same deterministic functions
   that the tests verify, so the self-check would be dead code.

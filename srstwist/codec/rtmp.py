@@ -2,7 +2,7 @@
 """
 The RTMP session layer, sans-IO, server role: handshake, chunk stream and
 commands of one client connection, as SRS 2.0 handles them
-(``rtmp.md`` sections 3 to 5).
+(``SrsRtmpServer`` and ``SrsProtocol`` in ``srs_rtmp_stack.cpp``).
 
 :class:`ServerSession` has h2's shape (see :mod:`srstwist.codec.rtmp_session`
 for the shared machinery): ``receive_data`` returns events
@@ -47,7 +47,7 @@ Because one ``receive_data`` call may report several commands at once
 event is handled; replies are therefore checked against what is owed, not
 against the state.
 
-Deviations from SRS: the bandwidth check (``rtmp.md`` 9) is not
+Deviations from SRS: the bandwidth check (``srs_app_bandwidth.cpp``) is not
 implemented, its commands are ignored; data messages arriving before
 ``connect`` are not decoded; aggregates are reported already split.
 """
@@ -174,7 +174,8 @@ _I = CommandKind
 _E = _Emit
 
 #: (state, command received) -> (next state, event reported).  Pairs not
-#: listed are ignored, as SRS ignores them (rtmp.md 5.3-5.9).
+#: listed are ignored, as SRS ignores them (``SrsRtmpServer::identify_client``
+#: and the publish and play loops of ``srs_app_rtmp_conn.cpp``).
 _TRANSITIONS: dict[tuple[ServerState, CommandKind], tuple[ServerState, _Emit]] = {
     (_S.AWAIT_CONNECT, _I.CONNECT): (_S.IDENTIFY, _E.CONNECT),
     (_S.IDENTIFY, _I.CREATE_STREAM): (_S.STREAM_CREATED, _E.CREATE_STREAM),
@@ -194,7 +195,7 @@ _TRANSITIONS: dict[tuple[ServerState, CommandKind], tuple[ServerState, _Emit]] =
     (_S.FMLE_STREAM_CREATED, _I.PUBLISH): (_S.PUBLISHING_FMLE, _E.PUBLISH_FMLE),
     (_S.HAIVISION, _I.PUBLISH): (_S.PUBLISHING_FMLE, _E.PUBLISH_HAIVISION),
     (_S.PUBLISHING_FMLE, _I.FMLE_START): (_S.IDENTIFY, _E.FC_UNPUBLISH),
-    # A Flash publisher stops at any command (rtmp.md 5.6).
+    # A Flash publisher stops at any command (``SrsRtmpConn::process_publish_message``).
     **{(_S.PUBLISHING_FLASH, i): (_S.IDENTIFY, _E.PUBLISH_ENDED) for i in CommandKind},
     (_S.PLAYING, _I.PAUSE): (_S.PLAYING, _E.PAUSE),
     (_S.PLAYING, _I.CLOSE_STREAM): (_S.IDENTIFY, _E.CLOSE_STREAM),
@@ -316,7 +317,7 @@ class ServerSession(_Session):
         peer_bandwidth: int = DEFAULT_PEER_BANDWIDTH,
     ) -> None:
         """
-        Answer ``connect`` as SRS does (``rtmp.md`` 5.1): Window Ack Size,
+        Answer ``connect`` as SRS does (``SrsRtmpServer::response_connect_app``): Window Ack Size,
         Set Peer Bandwidth (dynamic), Set Chunk Size (before the large
         ``_result``, SRS #454; later messages use it), the connect
         ``_result`` and ``onBWDone``.
@@ -371,10 +372,11 @@ class ServerSession(_Session):
 
     def start_publish(self, event: Publish) -> None:
         """
-        Answer ``publish`` (``rtmp.md`` 5.4, 5.5): ``onFCPublish`` for FMLE
-        and Haivision publishers, then ``onStatus`` NetStream.Publish.Start,
-        on csid 5, stream 1.  SRS sends these before its publish checks; a
-        refused publisher is simply disconnected (#57).
+        Answer ``publish`` (``start_fmle_publish``,
+        ``start_haivision_publish``): ``onFCPublish`` for FMLE and Haivision
+        publishers, then ``onStatus`` NetStream.Publish.Start, on csid 5, stream
+        1.  SRS sends these before its publish checks; a refused publisher is
+        simply disconnected (#57).
         """
         self._take(event, Publish)
         if event.publisher_type is not PublisherType.FLASH:
@@ -385,7 +387,7 @@ class ServerSession(_Session):
 
     def reply_fc_unpublish(self, event: FCUnpublish) -> None:
         """
-        Answer ``FCUnpublish`` (``rtmp.md`` 5.7): ``onFCUnpublish`` (csid
+        Answer ``FCUnpublish`` (``SrsRtmpServer::fmle_unpublish``): ``onFCUnpublish`` (csid
         5), ``_result, tid, null, undefined`` (csid 3), ``onStatus``
         NetStream.Unpublish.Success (csid 5), all on stream 1.
         """
@@ -398,7 +400,7 @@ class ServerSession(_Session):
 
     def start_play(self, event: Play) -> None:
         """
-        Answer ``play`` (``rtmp.md`` 5.8): StreamBegin 1 (csid 2), onStatus
+        Answer ``play`` (``SrsRtmpServer::start_play``): StreamBegin 1 (csid 2), onStatus
         NetStream.Play.Reset and NetStream.Play.Start, ``|RtmpSampleAccess``
         and the ``onStatus`` data message NetStream.Data.Start (csid 5,
         stream 1).  Media may follow.
@@ -416,7 +418,7 @@ class ServerSession(_Session):
 
     def reply_pause(self, event: Pause) -> None:
         """
-        Answer ``pause`` (``rtmp.md`` 5.9): onStatus NetStream.Pause.Notify
+        Answer ``pause`` (``SrsRtmpServer::on_play_client_pause``): onStatus NetStream.Pause.Notify
         then StreamEOF 1, or NetStream.Unpause.Notify then StreamBegin 1.
         """
         self._take(event, Pause)

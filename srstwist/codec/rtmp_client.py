@@ -2,7 +2,8 @@
 """
 The RTMP session layer, sans-IO, client role: what SRS 2.0 does when it
 connects to another server (edge pull and push, forward, token traverse)
-and what srs-librtmp's tools do (``rtmp.md`` 8.1, 10.1).
+and what srs-librtmp's tools do (``SrsRtmpClient`` in ``srs_rtmp_stack.cpp``,
+``srs_librtmp.cpp``).
 
 :class:`ClientSession` queues C0C1 when it is built; feed it the server's
 bytes with ``receive_data`` and send what ``data_to_send`` returns.  After
@@ -217,7 +218,7 @@ class ClientSession(_Session):
         window_ack_size: int | None = DEFAULT_WINDOW_ACK_SIZE,
     ) -> float:
         """
-        Send ``connect`` with SRS's command object (``rtmp.md`` 8.1), then
+        Send ``connect`` with SRS's command object (``SrsRtmpClient::connect_app``), then
         Window Acknowledgement Size.
 
         :param args: the fourth value, an Object (SRS edges send their
@@ -309,7 +310,7 @@ class ClientSession(_Session):
         chunk_size: int | None = DEFAULT_OUT_CHUNK_SIZE,
     ) -> None:
         """
-        Start playing as SRS's client does (``rtmp.md`` 8.1): ``play, 0,
+        Start playing as SRS's client does (``SrsRtmpClient::play``): ``play, 0,
         null, name`` (start, duration and reset only when not the
         defaults), SetBufferLength (1000 ms), Set Chunk Size (60000).
 

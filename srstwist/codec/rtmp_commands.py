@@ -2,7 +2,7 @@
 """
 RTMP command and data messages (types 20, 17, 18, 15): decoding the AMF0
 values the peer sent, and building, field for field, every message SRS 2.0
-sends (``rtmp.md`` sections 4.4, 4.5 and 5).
+sends (the packets of ``srs_rtmp_stack.cpp``; RTMP spec §7.2).
 
 The sessions in :mod:`srstwist.codec.rtmp` and
 :mod:`srstwist.codec.rtmp_client` decide *when* to send; this module only
@@ -67,11 +67,11 @@ FMS_VERSION = "3,5,3,888"
 #: The ``clientid`` SRS puts in its status objects.
 CLIENT_ID = "ASAICiss"
 
-#: Commands SRS decodes as its "FMLE start" packet (``rtmp.md`` 4.5).
+#: Commands SRS decodes as its "FMLE start" packet (``SrsFMLEStartPacket``).
 FMLE_START_NAMES = frozenset({"releaseStream", "FCPublish", "FCUnpublish"})
 #: Data (or command) names SRS decodes as metadata.
 METADATA_NAMES = frozenset({"@setDataFrame", "onMetaData"})
-#: Commands of SRS's bandwidth check (``rtmp.md`` 9), which this codec
+#: Commands of SRS's bandwidth check (``srs_app_bandwidth.cpp``), which this codec
 #: does not implement; a server session ignores them.
 BANDWIDTH_CHECK_NAMES = frozenset(
     {
@@ -237,7 +237,7 @@ def decode_metadata(
 def string_property(obj: Mapping[str, object], key: str) -> str:
     """
     A String property, or ``""`` when it is missing or of another type (SRS
-    matches typed lookups only, ``rtmp.md`` 4.2).
+    matches typed lookups only, ``srs_rtmp_amf0.cpp``).
     """
     value = obj.get(key)
     return value if isinstance(value, str) else ""
@@ -306,7 +306,7 @@ def undefined_result(transaction_id: float) -> bytes:
 class ServerIdentity:
     """
     The ``srs_*`` properties of the connect ``_result``'s ``data`` array
-    (``config-api-hooks.md`` 5.4), which SRS edges and srs-librtmp read to
+    (``SrsRtmpServer::response_connect_app``), which SRS edges and srs-librtmp read to
     log which server they reached.  The defaults are SRS 2.0.276's.
 
     :ivar server_ip: the local address of the client's socket; the
@@ -359,7 +359,7 @@ class ServerIdentity:
 
 def connect_result(object_encoding: float, identity: ServerIdentity) -> bytes:
     """
-    The connect ``_result`` (``rtmp.md`` 5.1): transaction id always 1,
+    The connect ``_result`` (``SrsRtmpServer::response_connect_app``): transaction id always 1,
     the FMS properties, then the success info with the client's
     ``objectEncoding`` and the identity ``data``.
     """
@@ -381,7 +381,7 @@ def connect_command(
     args: Mapping[str, Amf0Value] | None = None,
 ) -> bytes:
     """
-    ``connect`` as SRS sends it as a client (``rtmp.md`` 8.1), with the
+    ``connect`` as SRS sends it as a client (``SrsRtmpClient::connect_app``), with the
     optional args Object as the fourth value.
     """
     command_object = Amf0Object(

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_codec_rtmp -*-
 """
-SRS 2.0's command dispatch on the server side (``rtmp.md`` 4.5): the
+SRS 2.0's command dispatch on the server side (``SrsProtocol::do_decode_message``): the
 command name picks a decoder, the decoder checks the layout, and the kind
 of command found is the input of the server's state table
 (:mod:`srstwist.codec.rtmp`).
@@ -169,7 +169,7 @@ _STREAM_COMMANDS = frozenset(
 
 
 def _connect(command: Command) -> Connect:
-    """SRS's connect decoder (``rtmp.md`` 5.1)."""
+    """SRS's connect decoder (``SrsConnectAppPacket::decode``)."""
     tid = command.transaction_id
     command_object = command.value(1)
     if not isinstance(command_object, Amf0Object):
@@ -193,7 +193,7 @@ def _connect(command: Command) -> Connect:
 
 
 def _play(command: Command, stream_id: int) -> Play:
-    """SRS's play decoder (``rtmp.md`` 5.8)."""
+    """SRS's play decoder (``SrsPlayPacket::decode``)."""
     tid = command.transaction_id
     command.require_null()
     stream_name = command.string(2)

@@ -13,11 +13,11 @@ Transaction ids are the ``float`` the peer sent (AMF0 numbers are doubles).
 arrived on (0 for connection-level commands); for the stream a command is
 *about*, see the event's own fields.
 
-Server role.  The server session reports a command only where SRS 2.0 acts
-on it (``rtmp.md`` 5.3-5.9) and says which reply it owes in the event's
-docstring; commands SRS ignores in the current state come back as
-:class:`Ignored`.  Client role.  Replies to our own commands come back as
-:class:`Result` or :class:`Error`, status messages as :class:`OnStatus`,
+Server role.  The server session reports a command only where SRS 2.0 acts on
+it (``srs_rtmp_stack.cpp``, ``srs_app_rtmp_conn.cpp``) and says which reply it
+owes in the event's docstring; commands SRS ignores in the current state come
+back as :class:`Ignored`.  Client role.  Replies to our own commands come back
+as :class:`Result` or :class:`Error`, status messages as :class:`OnStatus`,
 anything else the server calls as :class:`Call`.
 """
 
@@ -71,8 +71,8 @@ class MediaKind(enum.Enum):
 
 class PublisherType(enum.Enum):
     """
-    How a publisher introduced itself (``rtmp.md`` 5.3), which decides
-    the replies to ``publish`` (5.4, 5.5) and the end of publishing (5.6).
+    How a publisher introduced itself (``SrsRtmpServer::identify_client``),
+    which decides the replies to ``publish`` and the end of publishing.
     """
 
     #: releaseStream, FCPublish, createStream, publish: FMLE, ffmpeg, OBS.
@@ -109,13 +109,13 @@ class Media:
     ``payload`` is the message body exactly as received; the session keeps
     no reference to it, so the source may share it between consumers.
     Aggregate messages (type 22) arrive already split into their audio and
-    video messages (``rtmp.md`` 2.8).
+    video messages (RTMP spec §7.1.6).
 
     :ivar kind: audio (type 8), video (9) or data (18, or 15 for AMF3).
     :ivar timestamp: milliseconds, 31 bits.
     :ivar stream_id: the message stream id it arrived on.
     :ivar chunk_stream_id: the chunk stream it arrived on; SRS relays media
-        on the publisher's chunk stream (``rtmp.md`` 2.6).
+        on the publisher's chunk stream (``SrsSharedPtrMessage``).
     :ivar payload: the message body.
     :ivar message_type_id: 8, 9, 18 or 15.
     :ivar name: data messages: the first AMF0 string (``@setDataFrame``,
@@ -149,7 +149,7 @@ class PeerChunkSize:
 class WindowAckSize:
     """
     The peer asked to be acknowledged every ``window_size`` bytes; the
-    session sends the Acknowledgements itself (``rtmp.md`` 3.4).  A window
+    session sends the Acknowledgements itself (RTMP spec §5.4.3, §5.4.4).  A window
     of 0 is reported and ignored, as in SRS.
     """
 
@@ -179,7 +179,7 @@ class AcknowledgementReceived:
 @dataclass(frozen=True, slots=True)
 class UserControl:
     """
-    A User Control event (``rtmp.md`` 3.2): StreamBegin, StreamEOF,
+    A User Control event (RTMP spec §7.1.7): StreamBegin, StreamEOF,
     SetBufferLength, PingRequest, PingResponse...  A PingRequest has
     already been answered with a PingResponse when this is returned.
     """
@@ -231,7 +231,7 @@ class Call:
 @dataclass(frozen=True, slots=True)
 class Connect:
     """
-    ``connect`` (``rtmp.md`` 5.1).  Answer with
+    ``connect`` (RTMP spec §7.2.1.1).  Answer with
     ``ServerSession.accept_connect`` (or ``reject_connect``).
 
     String properties that are missing or not strings read as ``""`` and
@@ -267,7 +267,7 @@ class ReleaseStream:
     """
     The first of ``releaseStream``, ``FCPublish`` or ``FCUnpublish`` from
     a connected client: it identifies an FMLE-style publisher of
-    ``stream_name`` (``rtmp.md`` 5.3).  Answer with
+    ``stream_name`` (``SrsRtmpServer::identify_client``).  Answer with
     ``ServerSession.reply_release_stream``.
 
     :ivar command_name: which of the three names arrived.
@@ -283,7 +283,8 @@ class FCPublish:
     """
     ``FCPublish`` (or either of the other two FMLE names) after
     ``releaseStream``, or after ``createStream`` where it identifies a
-    Haivision encoder (``rtmp.md`` 5.4, 5.5).  Answer with
+    Haivision encoder (``SrsRtmpServer::start_fmle_publish``,
+    ``start_haivision_publish``).  Answer with
     ``ServerSession.reply_fc_publish``.
     """
 
@@ -316,7 +317,7 @@ class FCUnpublish:
     """
     ``FCUnpublish`` (or another FMLE name) from an FMLE or Haivision
     publisher: publishing ends and the client may publish again on the
-    same connection (``rtmp.md`` 5.7).  Answer with
+    same connection (``SrsRtmpServer::fmle_unpublish``).  Answer with
     ``ServerSession.reply_fc_unpublish``.
     """
 
@@ -329,7 +330,7 @@ class FCUnpublish:
 class PublishEnded:
     """
     A Flash publisher sent a command, which ends its publishing without any
-    reply (``rtmp.md`` 5.6); the connection returns to identification.
+    reply (``SrsRtmpConn::process_publish_message``); the connection returns to identification.
 
     :ivar command_name: the command that ended it.
     """
@@ -341,7 +342,7 @@ class PublishEnded:
 @dataclass(frozen=True, slots=True)
 class Play:
     """
-    ``play`` (``rtmp.md`` 5.8).  Answer with ``ServerSession.start_play``.
+    ``play`` (RTMP spec §7.2.2.1).  Answer with ``ServerSession.start_play``.
 
     :ivar start: -2 when absent (live or recorded), as in SRS.
     :ivar duration: milliseconds, -1 when absent; above 0 SRS stops

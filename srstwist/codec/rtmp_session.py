@@ -4,14 +4,14 @@ What the server and the client RTMP sessions share: the receive pipeline
 (handshake, then chunk stream, then messages), protocol control handling
 with its automatic replies, and the outbound queue.
 
-A session has h2's shape (``STYLE.md`` 4): ``receive_data(bytes)`` returns
+A session has h2's shape: ``receive_data(bytes)`` returns
 a list of events (:mod:`srstwist.codec.rtmp_events`) and may queue
 automatic replies; the methods that send queue more; ``data_to_send()``
 hands out everything queued, in order, as a list of ``bytes`` pieces for
 ``transport.writeSequence`` (Twisted's TCP transports accept nothing else;
 a payload that fits one chunk is passed through as the same object).
 
-Automatic replies (``rtmp.md`` 3.4, 3.2):
+Automatic replies (RTMP spec §5.4.3, §7.1.7):
 
 * Acknowledgement, once the peer has announced a window (Window
   Acknowledgement Size above 0): checked before each complete message is
@@ -92,7 +92,7 @@ DEFAULT_PEER_BANDWIDTH = 2_500_000
 DEFAULT_OUT_CHUNK_SIZE = 60000
 
 #: Chunk stream ids for media a session creates itself, as srs-librtmp
-#: sends them (``rtmp.md`` 2.6, 10.1).  Relayed media keeps the chunk
+#: sends them (``RTMP_CID_*`` in ``srs_kernel_flv.hpp``).  Relayed media keeps the chunk
 #: stream id it arrived on instead.
 MEDIA_CHUNK_STREAM_IDS = {
     MediaKind.AUDIO: CSID_AUDIO,
@@ -223,7 +223,7 @@ class _Session:
     def set_chunk_size(self, chunk_size: int) -> None:
         """
         Send Set Chunk Size and cut every later message with it (SRS
-        switches right after sending, ``rtmp.md`` 2.4).
+        switches right after sending, ``SrsProtocol::on_send_packet``).
 
         :raise RtmpError: the size is outside 128..2**31-1.
         """
@@ -338,7 +338,7 @@ class _Session:
     def _on_control(self, message: RawMessage, events: list[Event]) -> None:
         type_id = message.message_type_id
         if type_id == MessageType.ABORT or type_id == 0:
-            # SRS does not implement Abort (rtmp.md 2.7).
+            # SRS does not implement Abort (type 2, RTMP spec §5.4.2).
             events.append(Ignored(type_id, None, "unsupported message type"))
             return
         if type_id in (MessageType.ACKNOWLEDGEMENT, MessageType.SET_PEER_BANDWIDTH):

@@ -1,10 +1,11 @@
 # -*- test-case-name: tests.test_codec_rtmp_url -*-
 """
 RTMP URL rules: how SRS 2.0 takes a ``tcUrl`` and a stream name apart
-(``rtmp.md`` 6.1, 6.2) and how it builds a ``tcUrl`` as a client (6.4).
+(``srs_discovery_tc_url`` and ``srs_vhost_resolve`` in ``srs_rtmp_utility.cpp``)
+and how it builds a ``tcUrl`` as a client (``srs_generate_tc_url``).
 
 Pure functions on ``str``; nothing here looks at a configuration.  Matching
-the resolved vhost against the configured vhosts (6.3) is the caller's job.
+the resolved vhost against the configured vhosts is the caller's job.
 
 The rules are SRS's, quirks included, because clients depend on them:
 
@@ -39,7 +40,7 @@ DEFAULT_VHOST = "__defaultVhost__"
 #: The RTMP port SRS assumes when the ``tcUrl`` names none, as a string.
 DEFAULT_PORT = "1935"
 
-# Replaced by "?" in this order before the query is searched (rtmp.md 6.2).
+# Replaced by "?" in this order before the query is searched (srs_vhost_resolve).
 _SEPARATORS = (",", "...", "&&", "&", "=")
 _DEFINST = "/_definst_"
 
@@ -92,7 +93,7 @@ class RtmpRequestUrl:
 def resolve_vhost(vhost: str, name: str, param: str) -> tuple[str, str, str]:
     """
     Take the query off an app or stream name and look for a vhost in it
-    (``srs_vhost_resolve``, ``rtmp.md`` 6.2).
+    (``srs_vhost_resolve``).
 
     :param vhost: the vhost so far.
     :param name: the app or stream name, possibly with a query.
@@ -127,7 +128,7 @@ def _remove(text: str, chars: str) -> str:
 
 def parse_tc_url(tc_url: str, stream: str = "") -> RtmpRequestUrl:
     """
-    Split a ``tcUrl`` and a stream name the way SRS does (``rtmp.md`` 6.1).
+    Split a ``tcUrl`` and a stream name the way SRS does (``srs_discovery_tc_url``).
 
     At connect time the stream is not known yet; once the client has
     said what it plays or publishes, call again with the stream name so
@@ -170,8 +171,8 @@ def generate_tc_url(
     ip: str, vhost: str, app: str, port: str | int = DEFAULT_PORT, param: str = ""
 ) -> str:
     """
-    The ``tcUrl`` SRS sends as a client (``srs_generate_tc_url``,
-    ``rtmp.md`` 6.4): the IP for the default vhost, else the vhost name;
+    The ``tcUrl`` SRS sends as a client (``srs_generate_tc_url``):
+    the IP for the default vhost, else the vhost name;
     ``:port`` only when it is not 1935.
     """
     port = str(port)
@@ -184,7 +185,7 @@ def generate_tc_url(
 def stream_url(vhost: str, app: str, stream: str) -> str:
     """
     The key of a stream source, ``vhost/app/stream``, with the vhost left
-    out for the default vhost (``/live/livestream``, ``rtmp.md`` 6.3).
+    out for the default vhost (``/live/livestream``, ``srs_generate_stream_url``).
     """
     prefix = "" if vhost == DEFAULT_VHOST else vhost
     return f"{prefix}/{app}/{stream}"
@@ -194,7 +195,7 @@ def split_rtmp_url(url: str) -> tuple[str, str]:
     """
     Split a full URL such as ``rtmp://host/live/livestream?key=1`` at its
     last ``/`` into the ``tcUrl`` and the stream name, as srs-librtmp does
-    (``rtmp.md`` 10.1).  The query stays on the stream name; pass both to
+    (``srs_librtmp_context_parse_uri``).  The query stays on the stream name; pass both to
     :func:`parse_tc_url` to take it apart.
 
     :return: ``(tc_url, stream)``; the stream is empty when the URL has

@@ -5,11 +5,11 @@ An MPEG-TS muxer for HLS segments and HTTP-TS, sans-IO.
 HLS cuts one long transport stream into files; a player that plays them in
 a row sees one stream.  So the muxer is made once per stream and lives
 across segments, and across unpublish/republish: its continuity counters
-carry on from one segment into the next (SRS #375, ``media.md`` 3.7), and
+carry on from one segment into the next (SRS #375), and
 the segmenter calls `TsMuxer.begin_segment` so that the next PES is
-preceded by a PAT and a PMT (``media.md`` 3.3, 3.9).
+preceded by a PAT and a PMT (``SrsTsContext::encode_pat_pmt``).
 
-What goes on the wire follows SRS 2.0 (``media.md`` 3.1-3.6): PMT PID
+What goes on the wire follows SRS 2.0 (``srs_kernel_ts.cpp``): PMT PID
 0x1001, H.264 on 0x100, AAC (ADTS) on 0x101, MP3 on 0x102, one table per
 packet padded with 0xFF, PTS/DTS at 90 kHz, PCR (equal to the DTS, #311) in
 the first packet of a keyframe PES or of every audio PES when the program
@@ -74,7 +74,7 @@ MP3_PID: Final = 0x102
 
 STREAM_TYPE_H264: Final = 0x1B
 STREAM_TYPE_AAC: Final = 0x0F
-#: ISO 13818-3 audio: what SRS declares for MP3 (``media.md`` 3.1).
+#: ISO 13818-3 audio: what SRS declares for MP3 (ISO/IEC 13818-1 Table 2-34).
 STREAM_TYPE_MP3: Final = 0x04
 
 STREAM_ID_VIDEO: Final = 0xE0
@@ -162,7 +162,7 @@ def _section(table_id: int, table_id_extension: int, version: int, body: bytes) 
 def pat_section() -> bytes:
     """
     The program association section: program 1 on PMT PID 0x1001
-    (``media.md`` 3.2).
+    (ISO/IEC 13818-1 2.4.4.3; SRS's ``SrsTsContext::encode_pat_pmt``).
     """
     return _section(
         0x00,
@@ -187,7 +187,8 @@ def pid_of(stream_type: int) -> int:
 def pmt_section(video_type: int | None, audio_type: int | None, version: int = 0) -> bytes:
     """
     The program map section: audio listed before video, PCR on the video PID
-    when there is video, else on the audio PID (``media.md`` 3.2).
+    when there is video, else on the audio PID (ISO/IEC 13818-1 2.4.4.8;
+    SRS's ``SrsTsContext::encode_pat_pmt``).
 
     :raises TsError: neither stream, or an unknown stream type.
     """
@@ -223,7 +224,7 @@ def psi_packet(pid: int, section: bytes, continuity_counter: int) -> bytes:
 def encode_timestamp(prefix: int, value: int) -> bytes:
     """
     The 5-byte PTS or DTS field: ``prefix`` 2 for a lone PTS, 3 for a PTS
-    followed by a DTS, 1 for that DTS; marker bits set (``media.md`` 3.4).
+    followed by a DTS, 1 for that DTS; marker bits set (ISO/IEC 13818-1 2.4.3.6).
     """
     value &= TIMESTAMP_MASK
     return _TIMESTAMP.pack(

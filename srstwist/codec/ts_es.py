@@ -6,7 +6,7 @@ RTMP carries H.264 as length-prefixed NALUs (or, from some encoders, Annex
 B, SRS #184) with the parameter sets only in the sequence header, and AAC
 as raw frames with the AudioSpecificConfig only in the sequence header.  A
 TS player needs each keyframe to be decodable by itself and each AAC frame
-to be framed, so (``media.md`` 2.3-2.8):
+to be framed, so (SRS's ``SrsTsCache`` in ``srs_kernel_ts.cpp``):
 
 * `AvcEsBuilder` makes an Annex-B access unit: an AUD first unless the
   frame has one (#281), the SPS and PPS before the first IDR NALU unless
@@ -75,7 +75,7 @@ class AvcEsBuilder:
     Whether NALU packets are length-prefixed or Annex B is guessed from the
     first one and kept; an Annex-B guess switches to length-prefixed for
     good at the first packet that does not start with a start code, never
-    back (``media.md`` 2.3).
+    back (``SrsAvcAacCodec::video_avc_demux``).
     """
 
     __slots__ = ("_annexb", "_config", "_parameter_sets")
