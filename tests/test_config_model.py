@@ -1,8 +1,9 @@
 """
 Tests for `srstwist.config.model` and `srstwist.config.schema`.
 
-Defaults are checked against reference ``config-api-hooks.md`` §2 (SRS 2.0's
-getters); lookups against §1.3 and the semantic check against §1.4.
+Defaults are checked against SRS 2.0's (the ``get_*`` getters of ``SrsConfig`` in
+``srs_app_config.cpp``); lookups against ``SrsConfig::get_vhost`` and the semantic
+check against ``SrsConfig::check_config``.
 """
 
 from __future__ import annotations
@@ -56,12 +57,12 @@ def _load(text: str | bytes, filename: str = "conf/x.conf") -> ServerConfig:
 
 
 # ---------------------------------------------------------------------------
-# Defaults against the reference, §2.
+# Defaults against SRS 2.0's getters.
 #
 # Each section: a template that writes it with the given text inside (the
 # containing blocks written too), how to reach it in the model, and its
-# class.  Every row of _DEFAULTS is (section, directive, the reference's
-# default, where the reference says so).
+# class.  Every row of _DEFAULTS is (section, directive, SRS 2.0's
+# default, that default as SRS writes it).
 
 _SECTIONS: dict[str, tuple[str, Callable[[ServerConfig], Any], type]] = {
     "global": ("{}", lambda c: c, ServerConfig),
@@ -159,151 +160,161 @@ _ENGINE_DEFAULTS = [
 ]
 
 _DEFAULTS: list[tuple[str, str, Any, str]] = [
-    # §2.1 global; "listen" has no default (required), see test_listenRequired.
-    ("global", "pid", "./objs/srs.pid", "§2.1 ./objs/srs.pid"),
-    ("global", "chunk_size", 60000, "§2.1 60000"),
-    ("global", "ff_log_dir", "./objs", "§2.1 ./objs"),
-    ("global", "srs_log_tank", "file", "§2.1 file"),
-    ("global", "srs_log_level", "trace", "§2.1 trace"),
-    ("global", "srs_log_file", "./objs/srs.log", "§2.1 ./objs/srs.log"),
-    ("global", "max_connections", 1000, "§2.1 1000"),
-    ("global", "daemon", True, "§2.1 on"),
-    ("global", "utc_time", False, "§2.1 off"),
-    ("global", "work_dir", "./", "§2.1 ./"),
-    ("global", "asprocess", False, "§2.1 off"),
-    ("global", "pithy_print_ms", 10000, "§2.1 10000"),
-    ("global", "query_latest_version", True, "§2.1 on"),
-    # §2.2 heartbeat
-    ("heartbeat", "enabled", False, "§2.2 off"),
-    ("heartbeat", "interval", 9.9, "§2.2 9.9 (full.conf's 9.3 is only an example)"),
-    ("heartbeat", "url", "http://127.0.0.1:8085/api/v1/servers", "§2.2"),
-    ("heartbeat", "device_id", "", '§2.2 ""'),
-    ("heartbeat", "summaries", False, "§2.2 off"),
-    # §2.3 stats
-    ("stats", "network", 0, "§2.3 0"),
-    ("stats", "disk", (), "§2.3 none"),
-    # §2.4 http_api
-    ("http_api", "enabled", False, "§2.4 off"),
-    ("http_api", "listen", Endpoint("0.0.0.0", 1985), "§2.4 1985"),
-    ("http_api", "crossdomain", True, "§2.4 on"),
-    # §2.5 http_server
-    ("http_server", "enabled", False, "§2.5 off"),
-    ("http_server", "listen", Endpoint("0.0.0.0", 8080), "§2.5 8080"),
-    ("http_server", "dir", _HTML, "§2.5 ./objs/nginx/html"),
-    # §2.6 stream_caster
-    ("stream_caster", "enabled", False, "§2.6 off"),
-    ("stream_caster", "caster", "", "§2.6 none"),
-    ("stream_caster", "output", "", '§2.6 ""'),
-    ("stream_caster", "listen", 0, "§2.6 0"),
-    ("stream_caster", "rtp_port_min", 0, "§2.6 0"),
-    ("stream_caster", "rtp_port_max", 0, "§2.6 0"),
-    # §2.7 vhost scalars; chunk_size is None here, "the global one", see
+    # global; "listen" has no default (required), see test_listenRequired.
+    ("global", "pid", "./objs/srs.pid", "./objs/srs.pid"),
+    ("global", "chunk_size", 60000, "60000"),
+    ("global", "ff_log_dir", "./objs", "./objs"),
+    ("global", "srs_log_tank", "file", "file"),
+    ("global", "srs_log_level", "trace", "trace"),
+    ("global", "srs_log_file", "./objs/srs.log", "./objs/srs.log"),
+    ("global", "max_connections", 1000, "1000"),
+    ("global", "daemon", True, "on"),
+    ("global", "utc_time", False, "off"),
+    ("global", "work_dir", "./", "./"),
+    ("global", "asprocess", False, "off"),
+    ("global", "pithy_print_ms", 10000, "10000"),
+    ("global", "query_latest_version", True, "on"),
+    # heartbeat
+    ("heartbeat", "enabled", False, "off"),
+    ("heartbeat", "interval", 9.9, "9.9 (full.conf's 9.3 is only an example)"),
+    (
+        "heartbeat",
+        "url",
+        "http://127.0.0.1:8085/api/v1/servers",
+        "http://127.0.0.1:8085/api/v1/servers",
+    ),
+    ("heartbeat", "device_id", "", '""'),
+    ("heartbeat", "summaries", False, "off"),
+    # stats
+    ("stats", "network", 0, "0"),
+    ("stats", "disk", (), "none"),
+    # http_api
+    ("http_api", "enabled", False, "off"),
+    ("http_api", "listen", Endpoint("0.0.0.0", 1985), "1985"),
+    ("http_api", "crossdomain", True, "on"),
+    # http_server
+    ("http_server", "enabled", False, "off"),
+    ("http_server", "listen", Endpoint("0.0.0.0", 8080), "8080"),
+    ("http_server", "dir", _HTML, "./objs/nginx/html"),
+    # stream_caster
+    ("stream_caster", "enabled", False, "off"),
+    ("stream_caster", "caster", "", "none"),
+    ("stream_caster", "output", "", '""'),
+    ("stream_caster", "listen", 0, "0"),
+    ("stream_caster", "rtp_port_min", 0, "0"),
+    ("stream_caster", "rtp_port_max", 0, "0"),
+    # vhost scalars; chunk_size is None here, "the global one", see
     # test_chunkSizeOf.
-    ("vhost", "enabled", True, "§2.7 on"),
-    ("vhost", "chunk_size", None, "§2.7 global chunk_size"),
-    ("vhost", "mode", "local", "§2.7 local"),
-    ("vhost", "origin", (), "§2.7 none"),
-    ("vhost", "token_traverse", False, "§2.7 off"),
-    ("vhost", "vhost", "[vhost]", "§2.7 [vhost]"),
-    ("vhost", "gop_cache", True, "§2.7 on"),
-    ("vhost", "queue_length", 30, "§2.7 30"),
-    ("vhost", "time_jitter", "full", "§2.7 full"),
-    ("vhost", "mix_correct", False, "§2.7 off"),
-    ("vhost", "atc", False, "§2.7 off"),
-    ("vhost", "atc_auto", True, "§2.7 on"),
-    ("vhost", "debug_srs_upnode", True, "§2.7 on"),
-    ("vhost", "min_latency", False, "§2.7 off"),
-    ("vhost", "mw_latency", 350, "§2.7 350"),
-    ("vhost", "tcp_nodelay", False, "§2.7 off"),
-    ("vhost", "send_min_interval", 0.0, "§2.7 0.0"),
-    ("vhost", "reduce_sequence_header", False, "§2.7 off"),
-    ("vhost", "publish_1stpkt_timeout", 20000, "§2.7 20000"),
-    ("vhost", "publish_normal_timeout", 5000, "§2.7 5000"),
-    ("vhost", "forward", (), "§2.7 none"),
-    ("vhost", "refer", None, "§2.7 none (allow all)"),
-    ("vhost", "refer_play", None, "§2.7 none"),
-    ("vhost", "refer_publish", None, "§2.7 none"),
-    # §2.8 security
-    ("security", "enabled", False, "§2.8 security off"),
-    ("security", "allow", (), "§2.8 security: no rules"),
-    ("security", "deny", (), "§2.8 security: no rules"),
-    # §2.8 mr
-    ("mr", "enabled", False, "§2.8 mr off"),
-    ("mr", "latency", 350, "§2.8 mr 350"),
-    # §2.8 publish
-    ("publish", "parse_sps", True, "§2.8 publish on"),
-    # §2.8 http_hooks
-    ("http_hooks", "enabled", False, "§2.8 http_hooks off"),
-    ("http_hooks", "on_connect", (), "§2.8 none"),
-    ("http_hooks", "on_close", (), "§2.8 none"),
-    ("http_hooks", "on_publish", (), "§2.8 none"),
-    ("http_hooks", "on_unpublish", (), "§2.8 none"),
-    ("http_hooks", "on_play", (), "§2.8 none"),
-    ("http_hooks", "on_stop", (), "§2.8 none"),
-    ("http_hooks", "on_dvr", (), "§2.8 none"),
-    ("http_hooks", "on_hls", (), "§2.8 none"),
-    ("http_hooks", "on_hls_notify", (), "§2.8 none"),
-    # §2.8 hls
-    ("hls", "enabled", False, "§2.8 hls off"),
-    ("hls", "hls_fragment", 10.0, "§2.8 10"),
-    ("hls", "hls_td_ratio", 1.5, "§2.8 1.5"),
-    ("hls", "hls_aof_ratio", 2.0, "§2.8 2.0"),
-    ("hls", "hls_window", 60.0, "§2.8 60"),
-    ("hls", "hls_on_error", "continue", "§2.8 continue"),
-    ("hls", "hls_path", _HTML, "§2.8 ./objs/nginx/html"),
-    ("hls", "hls_m3u8_file", "[app]/[stream].m3u8", "§2.8"),
-    ("hls", "hls_ts_file", "[app]/[stream]-[seq].ts", "§2.8"),
-    ("hls", "hls_ts_floor", False, "§2.8 off"),
-    ("hls", "hls_entry_prefix", "", '§2.8 ""'),
-    ("hls", "hls_acodec", "aac", "§2.8 aac"),
-    ("hls", "hls_vcodec", "h264", "§2.8 h264"),
-    ("hls", "hls_cleanup", True, "§2.8 on"),
-    ("hls", "hls_dispose", 0, "§2.8 0"),
-    ("hls", "hls_nb_notify", 64, "§2.8 64"),
-    ("hls", "hls_wait_keyframe", True, "§2.8 on"),
-    ("hls", "hls_storage", "", "§2.8 accepted and ignored"),
-    ("hls", "hls_mount", "", "§2.8 accepted and ignored"),
-    # §2.8 hds
-    ("hds", "enabled", False, "§2.8 hds off"),
-    ("hds", "hds_fragment", 10.0, "§2.8 10"),
-    ("hds", "hds_window", 60.0, "§2.8 60"),
-    ("hds", "hds_path", _HTML, "§2.8 ./objs/nginx/html"),
-    # §2.8 dvr
-    ("dvr", "enabled", False, "§2.8 dvr off"),
-    ("dvr", "dvr_plan", "session", "§2.8 session"),
-    ("dvr", "dvr_path", "./objs/nginx/html/[app]/[stream].[timestamp].flv", "§2.8"),
-    ("dvr", "dvr_duration", 30, "§2.8 30"),
-    ("dvr", "dvr_wait_keyframe", True, "§2.8 on"),
-    ("dvr", "time_jitter", "full", "§2.8 full"),
-    # §2.8 ingest
-    ("ingest", "enabled", False, "§2.8 ingest off"),
-    ("ingest", "ffmpeg", "", '§2.8 ""'),
-    ("ingest", "engine", (), "§2.8 no engines"),
-    ("ingest input", "type", "file", "§2.8 type file"),
-    ("ingest input", "url", "", "§2.8 no url"),
-    # §2.8 transcode
-    ("transcode", "enabled", False, "§2.8 transcode off"),
-    ("transcode", "ffmpeg", "", '§2.8 ""'),
-    ("transcode", "engine", (), "§2.8 no engines"),
-    # §2.8 http_static
-    ("http_static", "enabled", False, "§2.8 http_static off"),
-    ("http_static", "mount", "[vhost]/", "§2.8 [vhost]/"),
-    ("http_static", "dir", _HTML, "§2.8 ./objs/nginx/html"),
-    # §2.8 http_remux
-    ("http_remux", "enabled", False, "§2.8 http_remux off"),
-    ("http_remux", "mount", "[vhost]/[app]/[stream].flv", "§2.8"),
-    ("http_remux", "fast_cache", 0.0, "§2.8 0"),
-    ("http_remux", "hstrs", True, "§2.8 on"),
-    # §2.8 bandcheck
-    ("bandcheck", "enabled", False, "§2.8 bandcheck off"),
-    ("bandcheck", "key", "", '§2.8 ""'),
-    ("bandcheck", "interval", 30.0, "§2.8 30"),
-    ("bandcheck", "limit_kbps", 1000, "§2.8 1000"),
+    ("vhost", "enabled", True, "on"),
+    ("vhost", "chunk_size", None, "global chunk_size"),
+    ("vhost", "mode", "local", "local"),
+    ("vhost", "origin", (), "none"),
+    ("vhost", "token_traverse", False, "off"),
+    ("vhost", "vhost", "[vhost]", "[vhost]"),
+    ("vhost", "gop_cache", True, "on"),
+    ("vhost", "queue_length", 30, "30"),
+    ("vhost", "time_jitter", "full", "full"),
+    ("vhost", "mix_correct", False, "off"),
+    ("vhost", "atc", False, "off"),
+    ("vhost", "atc_auto", True, "on"),
+    ("vhost", "debug_srs_upnode", True, "on"),
+    ("vhost", "min_latency", False, "off"),
+    ("vhost", "mw_latency", 350, "350"),
+    ("vhost", "tcp_nodelay", False, "off"),
+    ("vhost", "send_min_interval", 0.0, "0.0"),
+    ("vhost", "reduce_sequence_header", False, "off"),
+    ("vhost", "publish_1stpkt_timeout", 20000, "20000"),
+    ("vhost", "publish_normal_timeout", 5000, "5000"),
+    ("vhost", "forward", (), "none"),
+    ("vhost", "refer", None, "none (allow all)"),
+    ("vhost", "refer_play", None, "none"),
+    ("vhost", "refer_publish", None, "none"),
+    # security
+    ("security", "enabled", False, "security off"),
+    ("security", "allow", (), "security: no rules"),
+    ("security", "deny", (), "security: no rules"),
+    # mr
+    ("mr", "enabled", False, "mr off"),
+    ("mr", "latency", 350, "mr 350"),
+    # publish
+    ("publish", "parse_sps", True, "publish on"),
+    # http_hooks
+    ("http_hooks", "enabled", False, "http_hooks off"),
+    ("http_hooks", "on_connect", (), "none"),
+    ("http_hooks", "on_close", (), "none"),
+    ("http_hooks", "on_publish", (), "none"),
+    ("http_hooks", "on_unpublish", (), "none"),
+    ("http_hooks", "on_play", (), "none"),
+    ("http_hooks", "on_stop", (), "none"),
+    ("http_hooks", "on_dvr", (), "none"),
+    ("http_hooks", "on_hls", (), "none"),
+    ("http_hooks", "on_hls_notify", (), "none"),
+    # hls
+    ("hls", "enabled", False, "hls off"),
+    ("hls", "hls_fragment", 10.0, "10"),
+    ("hls", "hls_td_ratio", 1.5, "1.5"),
+    ("hls", "hls_aof_ratio", 2.0, "2.0"),
+    ("hls", "hls_window", 60.0, "60"),
+    ("hls", "hls_on_error", "continue", "continue"),
+    ("hls", "hls_path", _HTML, "./objs/nginx/html"),
+    ("hls", "hls_m3u8_file", "[app]/[stream].m3u8", "[app]/[stream].m3u8"),
+    ("hls", "hls_ts_file", "[app]/[stream]-[seq].ts", "[app]/[stream]-[seq].ts"),
+    ("hls", "hls_ts_floor", False, "off"),
+    ("hls", "hls_entry_prefix", "", '""'),
+    ("hls", "hls_acodec", "aac", "aac"),
+    ("hls", "hls_vcodec", "h264", "h264"),
+    ("hls", "hls_cleanup", True, "on"),
+    ("hls", "hls_dispose", 0, "0"),
+    ("hls", "hls_nb_notify", 64, "64"),
+    ("hls", "hls_wait_keyframe", True, "on"),
+    ("hls", "hls_storage", "", "accepted and ignored"),
+    ("hls", "hls_mount", "", "accepted and ignored"),
+    # hds
+    ("hds", "enabled", False, "hds off"),
+    ("hds", "hds_fragment", 10.0, "10"),
+    ("hds", "hds_window", 60.0, "60"),
+    ("hds", "hds_path", _HTML, "./objs/nginx/html"),
+    # dvr
+    ("dvr", "enabled", False, "dvr off"),
+    ("dvr", "dvr_plan", "session", "session"),
+    (
+        "dvr",
+        "dvr_path",
+        "./objs/nginx/html/[app]/[stream].[timestamp].flv",
+        "./objs/nginx/html/[app]/[stream].[timestamp].flv",
+    ),
+    ("dvr", "dvr_duration", 30, "30"),
+    ("dvr", "dvr_wait_keyframe", True, "on"),
+    ("dvr", "time_jitter", "full", "full"),
+    # ingest
+    ("ingest", "enabled", False, "ingest off"),
+    ("ingest", "ffmpeg", "", '""'),
+    ("ingest", "engine", (), "no engines"),
+    ("ingest input", "type", "file", "type file"),
+    ("ingest input", "url", "", "no url"),
+    # transcode
+    ("transcode", "enabled", False, "transcode off"),
+    ("transcode", "ffmpeg", "", '""'),
+    ("transcode", "engine", (), "no engines"),
+    # http_static
+    ("http_static", "enabled", False, "http_static off"),
+    ("http_static", "mount", "[vhost]/", "[vhost]/"),
+    ("http_static", "dir", _HTML, "./objs/nginx/html"),
+    # http_remux
+    ("http_remux", "enabled", False, "http_remux off"),
+    ("http_remux", "mount", "[vhost]/[app]/[stream].flv", "[vhost]/[app]/[stream].flv"),
+    ("http_remux", "fast_cache", 0.0, "0"),
+    ("http_remux", "hstrs", True, "on"),
+    # bandcheck
+    ("bandcheck", "enabled", False, "bandcheck off"),
+    ("bandcheck", "key", "", '""'),
+    ("bandcheck", "interval", 30.0, "30"),
+    ("bandcheck", "limit_kbps", 1000, "1000"),
 ]
-# §2.8 engine directives, shared by ingest and transcode engines.
+# engine directives, shared by ingest and transcode engines.
 for _section in ("ingest engine", "transcode engine"):
     _DEFAULTS += [
-        (_section, name, value, f"§2.8 engine {ref}") for name, value, ref in _ENGINE_DEFAULTS
+        (_section, name, value, f"engine {ref}") for name, value, ref in _ENGINE_DEFAULTS
     ]
 
 # Directives that are not scalars: their "no argument" form is not a default.
@@ -325,13 +336,13 @@ _NOT_SCALAR = {
 
 
 def _value(section_object: Any, cls: type, directive: str) -> Any:
-    """The model's value for C{directive} in a built section."""
+    """The model's value for ``directive`` in a built section."""
     f, _ = _directive_fields(cls)[directive]
     return getattr(section_object, f.name)
 
 
 class DefaultsTests(SynchronousTestCase):
-    """Every directive of reference §2 defaults to SRS 2.0's value."""
+    """Every directive defaults to SRS 2.0's value."""
 
     def test_tableCoversTheModel(self) -> None:
         """The table has a row for every directive each section accepts, and no other."""
@@ -369,7 +380,7 @@ class DefaultsTests(SynchronousTestCase):
             self.assertEqual(tabled, accepted, section)
 
     def test_absentSections(self) -> None:
-        """With a section absent, every directive in it has the reference's default."""
+        """With a section absent, every directive in it has SRS 2.0's default."""
         config = _load("listen 1935; vhost v {}")
         absent: dict[str, tuple[Any, type]] = {
             "global": (config, ServerConfig),
@@ -396,21 +407,21 @@ class DefaultsTests(SynchronousTestCase):
             obj, cls = absent[section]
             actual = _value(obj, cls, directive)
             if actual != expected:
-                wrong.append(f"{section} {directive}: {actual!r}, reference {reference}")
+                wrong.append(f"{section} {directive}: {actual!r}, SRS 2.0 {reference}")
         self.assertEqual(wrong, [])
 
     def test_emptySections(self) -> None:
-        """With a section present but empty, every directive in it has the reference's default."""
+        """With a section present but empty, every directive in it has SRS 2.0's default."""
         wrong = []
         for section, directive, expected, reference in _DEFAULTS:
             template, get, cls = _SECTIONS[section]
             actual = _value(get(_load("listen 1935; " + template.format(""))), cls, directive)
             if actual != expected or type(actual) is not type(expected):
-                wrong.append(f"{section} {directive}: {actual!r}, reference {reference}")
+                wrong.append(f"{section} {directive}: {actual!r}, SRS 2.0 {reference}")
         self.assertEqual(wrong, [])
 
     def test_noArgument(self) -> None:
-        """A scalar directive written with no argument (C{pid;}) also takes its default."""
+        """A scalar directive written with no argument (``pid;``) also takes its default."""
         wrong = []
         for section, directive, expected, reference in _DEFAULTS:
             if (section, directive) in _NOT_SCALAR or directive.startswith("refer"):
@@ -419,33 +430,36 @@ class DefaultsTests(SynchronousTestCase):
             config = _load("listen 1935; " + template.format(f"{directive};"))
             actual = _value(get(config), cls, directive)
             if actual != expected:
-                wrong.append(f"{section} {directive}: {actual!r}, reference {reference}")
+                wrong.append(f"{section} {directive}: {actual!r}, SRS 2.0 {reference}")
         self.assertEqual(wrong, [])
 
     def test_emptyReferRefusesEveryone(self) -> None:
-        """C{refer;} with no domain differs from no refer: it allows nobody (§6.3)."""
+        """
+        ``refer;`` with no domain differs from no refer: it allows nobody
+        (``SrsRefer::check``).
+        """
         config = _load("listen 1935; vhost v { refer; refer_play a.com; }")
         self.assertEqual(config.vhost("v").refer, ())
         self.assertEqual(config.vhost("v").refer_play, ("a.com",))
         self.assertIsNone(config.vhost("v").refer_publish)
 
     def test_listenRequired(self) -> None:
-        """C{listen} has no default: a file without it is an error (§2.1)."""
+        """``listen`` has no default: a file without it is an error."""
         error = self.assertRaises(ConfigError, _load, "pid x;")
         self.assertEqual(str(error), "conf/x.conf:1: missing directive 'listen'")
 
     def test_listen(self) -> None:
-        """C{listen} takes one or more endpoints, the ip defaulting to 0.0.0.0."""
+        """``listen`` takes one or more endpoints, the ip defaulting to 0.0.0.0."""
         config = _load("listen 1935 127.0.0.1:19350;")
         self.assertEqual(config.listen, (Endpoint("0.0.0.0", 1935), Endpoint("127.0.0.1", 19350)))
 
     def test_emptyListen(self) -> None:
-        """C{listen;} with no port is an error at its line (§1.4)."""
+        """``listen;`` with no port is an error at its line (``SrsConfig::check_config``)."""
         error = self.assertRaises(ConfigError, _load, "pid x;\nlisten;")
         self.assertTrue(str(error).startswith("conf/x.conf:2: 'listen'"), str(error))
 
     def test_chunkSizeOf(self) -> None:
-        """A vhost's chunk size is its own, else the global one (§2.7)."""
+        """A vhost's chunk size is its own, else the global one."""
         config = _load("listen 1935; chunk_size 4096; vhost a {} vhost b { chunk_size 128; }")
         a, b = config.vhosts
         self.assertEqual(config.chunk_size_of(a), 4096)
@@ -454,10 +468,10 @@ class DefaultsTests(SynchronousTestCase):
 
 
 class UnknownDirectiveTests(SynchronousTestCase):
-    """Names a section does not know are errors at their line (§1.4)."""
+    """Names a section does not know are errors at their line (``SrsConfig::check_config``)."""
 
     def test_topLevel(self) -> None:
-        """An unknown top-level name is C{file:line: unknown directive 'x'}."""
+        """An unknown top-level name is ``file:line: unknown directive 'x'``."""
         error = self.assertRaises(
             ConfigError, _load, "listen 1935;\n\n# x\n\n\n\n\n\n\n\n\nlisen 1936;\n"
         )
@@ -501,12 +515,12 @@ class UnknownDirectiveTests(SynchronousTestCase):
             self.assertEqual(str(error), f"conf/x.conf:2: unknown directive 'x' in {section}", text)
 
     def test_undecodableName(self) -> None:
-        """An unknown name with undecodable bytes is reported with them as C{\\xNN}."""
+        """An unknown name with undecodable bytes is reported with them as ``\\xNN``."""
         error = self.assertRaises(ConfigError, _load, b"listen 1935;\n\xffpid x;")
         self.assertEqual(str(error), "conf/x.conf:2: unknown directive '\\xffpid'")
 
     def test_modelFieldNamesAreNotDirectives(self) -> None:
-        """Internal field names (C{where}, C{name}, C{vhosts}, C{rules}) are not directives."""
+        """Internal field names (``where``, ``name``, ``vhosts``, ``rules``) are not directives."""
         for text, name in [
             ("where x;", "where"),
             ("vhosts x;", "vhosts"),
@@ -532,7 +546,7 @@ class BadValueTests(SynchronousTestCase):
         self.assertIn(value, message)
 
     def test_examples(self) -> None:
-        """C{enabled yes}, C{chunk_size 100}, C{max_connections abc}, C{listen 0}, C{hls_fragment -1} are errors."""
+        """``enabled yes``, ``chunk_size 100``, ``max_connections abc``, ``listen 0``, ``hls_fragment -1`` are errors."""
         self.assertBadValue("listen 1935;\nvhost a {\n    enabled yes;\n}", 3, "enabled", "'yes'")
         self.assertBadValue("listen 1935;\nchunk_size 100;", 2, "chunk_size", "'100'")
         self.assertBadValue("listen 1935;\nmax_connections abc;", 2, "max_connections", "'abc'")
@@ -571,7 +585,7 @@ class BadValueTests(SynchronousTestCase):
             self.assertBadValue(f"listen 1935;\n{text}", 2, directive, value)
 
     def test_nonAsciiDigits(self) -> None:
-        """Digits of other scripts are not numbers, though Python's C{int()} accepts them."""
+        """Digits of other scripts are not numbers, though Python's ``int()`` accepts them."""
         for text, directive in [
             ("max_connections \u0661\u0660\u0660\u0660;", "max_connections"),
             ("vhost a { hls { hls_fragment \u0665; } }", "hls_fragment"),
@@ -603,7 +617,7 @@ class BadValueTests(SynchronousTestCase):
         self.assertEqual(str(error), "conf/x.conf:2: 'http_api' takes no arguments")
 
     def test_badAccessRule(self) -> None:
-        """C{allow}/C{deny} need C{play|publish} and one address."""
+        """``allow``/``deny`` need ``play|publish`` and one address."""
         for rule in ["allow all;", "deny play;", "allow record all;", "deny play a b;"]:
             error = self.assertRaises(
                 ConfigError, _load, f"listen 1935;\nvhost a {{ security {{ {rule} }} }}"
@@ -611,7 +625,7 @@ class BadValueTests(SynchronousTestCase):
             self.assertEqual(error.line, 2, rule)
 
     def test_ffmpegParamBlocksAreFlat(self) -> None:
-        """A block inside C{vfilter}/C{vparams}/C{aparams} is an error."""
+        """A block inside ``vfilter``/``vparams``/``aparams`` is an error."""
         error = self.assertRaises(
             ConfigError,
             _load,
@@ -621,29 +635,29 @@ class BadValueTests(SynchronousTestCase):
 
 
 class SrsBugTests(SynchronousTestCase):
-    """Configurations SRS 2.0 rejects by mistake (§1.4) are accepted."""
+    """Configurations SRS 2.0 rejects by mistake (``SrsConfig::check_config``) are accepted."""
 
     def test_listenAnyAddress(self) -> None:
-        """C{listen 0.0.0.0:1935;} means port 1935 on every address."""
+        """``listen 0.0.0.0:1935;`` means port 1935 on every address."""
         self.assertEqual(_load("listen 0.0.0.0:1935;").listen, (Endpoint("0.0.0.0", 1935),))
 
     def test_queryLatestVersion(self) -> None:
-        """C{query_latest_version} is accepted, on or off."""
+        """``query_latest_version`` is accepted, on or off."""
         self.assertTrue(_load("listen 1935; query_latest_version on;").query_latest_version)
         self.assertFalse(_load("listen 1935; query_latest_version off;").query_latest_version)
 
 
 class AliasTests(SynchronousTestCase):
-    """SRS 1 names (§1.3)."""
+    """SRS 1 names."""
 
     def test_httpStream(self) -> None:
-        """C{http_stream} is read as C{http_server}."""
+        """``http_stream`` is read as ``http_server``."""
         config = _load("listen 1935; http_stream { enabled on; listen 8081; }")
         self.assertEqual(config.http_server, HttpServerConfig(True, Endpoint("0.0.0.0", 8081)))
         self.assertEqual(config.warnings, ())
 
     def test_httpStreamWins(self) -> None:
-        """With both C{http_stream} and C{http_server}, C{http_stream} wins whichever comes first, with a warning."""
+        """With both ``http_stream`` and ``http_server``, ``http_stream`` wins whichever comes first, with a warning."""
         for text in [
             "http_stream { listen 1; }\nhttp_server { listen 2; }",
             "http_server { listen 2; }\nhttp_stream { listen 1; }",
@@ -655,13 +669,13 @@ class AliasTests(SynchronousTestCase):
             self.assertIn("conf/x.conf:", warning)
 
     def test_http(self) -> None:
-        """Inside a vhost, C{http} is read as C{http_static}."""
+        """Inside a vhost, ``http`` is read as ``http_static``."""
         config = _load("listen 1935; vhost a { http { enabled on; mount /x; } }")
         self.assertEqual(config.vhosts[0].http_static.mount, "/x")
         self.assertTrue(config.vhosts[0].http_static.enabled)
 
     def test_httpWins(self) -> None:
-        """With both C{http} and C{http_static}, C{http} wins whichever comes first, with a warning at the ignored one."""
+        """With both ``http`` and ``http_static``, ``http`` wins whichever comes first, with a warning at the ignored one."""
         for text, ignored_line in (
             [
                 "vhost a {\nhttp { dir /one; }\nhttp_static { dir /two; }\n}",
@@ -680,13 +694,13 @@ class RepeatableTests(SynchronousTestCase):
     """Sections and rules that may appear many times keep every occurrence in order."""
 
     def test_vhosts(self) -> None:
-        """Every C{vhost} is kept, in file order, with its name."""
+        """Every ``vhost`` is kept, in file order, with its name."""
         config = _load("listen 1935; vhost a {} vhost b { enabled off; } vhost c;")
         self.assertEqual([v.name for v in config.vhosts], ["a", "b", "c"])
         self.assertFalse(config.vhosts[1].enabled)
 
     def test_ingestsAndEngines(self) -> None:
-        """Every C{ingest} and every C{engine} in it is kept, engines with or without a name."""
+        """Every ``ingest`` and every ``engine`` in it is kept, engines with or without a name."""
         config = _load(
             "listen 1935; vhost a {"
             " ingest one { input { type stream; url rtmp://x/y; } engine hd { vcodec copy; }"
@@ -702,7 +716,7 @@ class RepeatableTests(SynchronousTestCase):
         self.assertEqual(two.engines, ())
 
     def test_transcodes(self) -> None:
-        """Every C{transcode} is kept with its scope (empty, app, or app/stream)."""
+        """Every ``transcode`` is kept with its scope (empty, app, or app/stream)."""
         config = _load(
             "listen 1935; vhost a { transcode {} transcode live {}"
             " transcode live/livestream { engine e { vfilter { i a.png; filter_complex x; } } } }"
@@ -714,7 +728,7 @@ class RepeatableTests(SynchronousTestCase):
         )
 
     def test_streamCasters(self) -> None:
-        """Every C{stream_caster} is kept."""
+        """Every ``stream_caster`` is kept."""
         config = _load(
             "listen 1935;"
             " stream_caster { enabled on; caster mpegts_over_udp; listen 8935; }"
@@ -724,7 +738,7 @@ class RepeatableTests(SynchronousTestCase):
         self.assertEqual([c.listen for c in config.stream_casters], [8935, 8936])
 
     def test_accessRules(self) -> None:
-        """C{allow} and C{deny} lines are kept together, in file order."""
+        """``allow`` and ``deny`` lines are kept together, in file order."""
         config = _load(
             "listen 1935; vhost a { security { enabled on;"
             " deny publish all; allow play all; allow publish 127.0.0.1; } }"
@@ -754,7 +768,10 @@ class RepeatableTests(SynchronousTestCase):
 
 
 class CrossCheckTests(SynchronousTestCase):
-    """Checks spanning several directives (§1.4), reported at the offending line."""
+    """
+    Checks spanning several directives (``SrsConfig::check_config``), reported
+    at the offending line.
+    """
 
     def test_duplicateVhost(self) -> None:
         """Two vhosts of one name are an error at the second, naming the first's line."""
@@ -788,7 +805,10 @@ class CrossCheckTests(SynchronousTestCase):
         self.assertEqual(len(config.vhosts), 2)
 
     def test_daemonAndAsprocess(self) -> None:
-        """C{asprocess on} with C{daemon} on (its default) is an error at the C{asprocess} line."""
+        """
+        ``asprocess on`` with ``daemon`` on (its default) is an error at the
+        ``asprocess`` line.
+        """
         for text in [
             "listen 1935;\nasprocess on;",
             "listen 1935; daemon on;\nasprocess on;",
@@ -799,7 +819,7 @@ class CrossCheckTests(SynchronousTestCase):
         self.assertTrue(_load("listen 1935; daemon off; asprocess on;").asprocess)
 
     def test_streamCasterWithoutCaster(self) -> None:
-        """An enabled C{stream_caster} needs a C{caster}."""
+        """An enabled ``stream_caster`` needs a ``caster``."""
         error = self.assertRaises(
             ConfigError,
             _load,
@@ -809,7 +829,7 @@ class CrossCheckTests(SynchronousTestCase):
         self.assertIn("caster", str(error))
 
     def test_streamCasterWithoutListen(self) -> None:
-        """An enabled C{stream_caster} needs a C{listen} port above 0."""
+        """An enabled ``stream_caster`` needs a ``listen`` port above 0."""
         error = self.assertRaises(
             ConfigError,
             _load,
@@ -825,11 +845,11 @@ class CrossCheckTests(SynchronousTestCase):
         self.assertEqual(error.line, 4)
 
     def test_disabledStreamCaster(self) -> None:
-        """A disabled C{stream_caster} needs neither C{caster} nor C{listen}."""
+        """A disabled ``stream_caster`` needs neither ``caster`` nor ``listen``."""
         self.assertFalse(_load("listen 1935; stream_caster {}").stream_casters[0].enabled)
 
     def test_legacyHlsWarnings(self) -> None:
-        """C{hls_storage} and C{hls_mount} are accepted with a warning at their line."""
+        """``hls_storage`` and ``hls_mount`` are accepted with a warning at their line."""
         config = _load("listen 1935;\nvhost a { hls {\nhls_storage ram;\nhls_mount /x;\n} }")
         self.assertEqual(
             [w.split(": ")[0] for w in config.warnings],
@@ -841,7 +861,7 @@ class DuplicateTests(SynchronousTestCase):
     """A non-repeatable directive written twice: the first wins, with a warning."""
 
     def test_globalScalar(self) -> None:
-        """The first C{pid} is used and the second reported at its line."""
+        """The first ``pid`` is used and the second reported at its line."""
         config = _load("listen 1935;\npid /a;\npid /b;")
         self.assertEqual(config.pid, "/a")
         self.assertEqual(
@@ -850,7 +870,7 @@ class DuplicateTests(SynchronousTestCase):
         )
 
     def test_listen(self) -> None:
-        """A second C{listen} is ignored, not merged."""
+        """A second ``listen`` is ignored, not merged."""
         config = _load("listen 1935;\nlisten 1936;")
         self.assertEqual(config.listen, (Endpoint("0.0.0.0", 1935),))
         self.assertEqual(len(config.warnings), 1)
@@ -877,7 +897,7 @@ class DuplicateTests(SynchronousTestCase):
 
 
 class LookupTests(SynchronousTestCase):
-    """L{ServerConfig.vhost} (§1.3)."""
+    """:meth:`ServerConfig.vhost` (``SrsConfig::get_vhost``)."""
 
     def test_byName(self) -> None:
         """A configured vhost is found by its name."""
@@ -885,26 +905,26 @@ class LookupTests(SynchronousTestCase):
         self.assertEqual(config.vhost("a").name, "a")
 
     def test_fallback(self) -> None:
-        """An unknown name gets C{__defaultVhost__}."""
+        """An unknown name gets ``__defaultVhost__``."""
         config = _load(f"listen 1935; vhost a {{}} vhost {DEFAULT_VHOST} {{}}")
         self.assertEqual(config.vhost("b").name, DEFAULT_VHOST)
 
     def test_noFallback(self) -> None:
-        """Without C{__defaultVhost__}, an unknown name finds nothing."""
+        """Without ``__defaultVhost__``, an unknown name finds nothing."""
         self.assertIsNone(_load("listen 1935; vhost a {}").vhost("b"))
         self.assertIsNone(_load("listen 1935;").vhost(DEFAULT_VHOST))
 
     def test_disabledReturned(self) -> None:
-        """A disabled vhost is returned; the caller checks C{enabled}."""
+        """A disabled vhost is returned; the caller checks ``enabled``."""
         config = _load(f"listen 1935; vhost a {{ enabled off; }} vhost {DEFAULT_VHOST} {{}}")
         self.assertFalse(config.vhost("a").enabled)
 
 
 class EndpointTests(SynchronousTestCase):
-    """L{Endpoint} parsing and formatting."""
+    """:class:`Endpoint` parsing and formatting."""
 
     def test_parse(self) -> None:
-        """A port, C{ip:port} and C{[ipv6]:port} are addresses."""
+        """A port, ``ip:port`` and ``[ipv6]:port`` are addresses."""
         for text, expected in [
             ("1935", Endpoint("0.0.0.0", 1935)),
             ("127.0.0.1:1935", Endpoint("127.0.0.1", 1935)),
@@ -916,11 +936,11 @@ class EndpointTests(SynchronousTestCase):
             self.assertEqual(Endpoint.parse(text), expected, text)
 
     def test_defaultHost(self) -> None:
-        """A bare port uses C{default_host}."""
+        """A bare port uses ``default_host``."""
         self.assertEqual(Endpoint.parse("1985", "127.0.0.1"), Endpoint("127.0.0.1", 1985))
 
     def test_bad(self) -> None:
-        """Anything else raises C{ValueError}."""
+        """Anything else raises ``ValueError``."""
         for text in [
             "",
             "0",
@@ -946,22 +966,22 @@ class EndpointTests(SynchronousTestCase):
             self.assertRaises(ValueError, Endpoint.parse, text)
 
     def test_str(self) -> None:
-        """C{str} gives C{host:port}, bracketing IPv6 hosts."""
+        """``str`` gives ``host:port``, bracketing IPv6 hosts."""
         self.assertEqual(str(Endpoint("0.0.0.0", 1935)), "0.0.0.0:1935")
         self.assertEqual(str(Endpoint("::1", 1935)), "[::1]:1935")
 
     def test_strRoundTrip(self) -> None:
-        """C{str} output parses back to the same endpoint."""
+        """``str`` output parses back to the same endpoint."""
         for endpoint in [Endpoint("0.0.0.0", 1935), Endpoint("::1", 80)]:
             self.assertEqual(Endpoint.parse(str(endpoint)), endpoint)
 
     def test_strports(self) -> None:
-        """C{strports()} is a Twisted description, colons of IPv6 hosts escaped."""
+        """``strports()`` is a Twisted description, colons of IPv6 hosts escaped."""
         self.assertEqual(Endpoint("0.0.0.0", 1935).strports(), "tcp:port=1935:interface=0.0.0.0")
         self.assertEqual(Endpoint("::1", 1935).strports(), "tcp:port=1935:interface=\\:\\:1")
 
     def test_strportsListens(self) -> None:
-        """Twisted's C{serverFromString} listens on the described port and interface."""
+        """Twisted's ``serverFromString`` listens on the described port and interface."""
         for endpoint in [Endpoint("127.0.0.1", 1935), Endpoint("::1", 19350)]:
             reactor = MemoryReactor()
             serverFromString(reactor, endpoint.strports()).listen(Factory())
@@ -973,7 +993,7 @@ class LoadTests(SynchronousTestCase):
     """Loading files."""
 
     def test_sampleConfigs(self) -> None:
-        """Every sample config in C{conf/} loads."""
+        """Every sample config in ``conf/`` loads."""
         paths = sorted(glob.glob(os.path.join(_REPO, "conf", "*.conf")))
         self.assertGreaterEqual(len(paths), 37)
         for path in paths:
@@ -983,7 +1003,7 @@ class LoadTests(SynchronousTestCase):
             self.assertTrue(config.listen, name)
 
     def test_loadConfig(self) -> None:
-        """C{load_config} keeps the display name, the warnings and the tree."""
+        """``load_config`` keeps the display name, the warnings and the tree."""
         path = self.mktemp()
         with open(path, "w") as f:
             f.write("listen 1935;\npid a;\npid b;\n")
@@ -994,7 +1014,7 @@ class LoadTests(SynchronousTestCase):
         self.assertEqual(load_config(path).filename, path)
 
     def test_unreadable(self) -> None:
-        """A missing file is a L{ConfigError} naming it."""
+        """A missing file is a :class:`ConfigError` naming it."""
         error = self.assertRaises(
             ConfigError, load_config, os.path.join(self.mktemp(), "x"), "conf/x.conf"
         )

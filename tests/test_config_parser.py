@@ -1,8 +1,8 @@
 """
 Tests for `srstwist.config.parser`.
 
-The lexical rules and syntax errors are those of reference
-``config-api-hooks.md`` §1.1 and §1.2.
+The lexical rules and syntax errors are those of SRS 2.0's parser
+(``SrsConfDirective::parse_conf`` and ``read_token`` in ``srs_app_config.cpp``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from srstwist.config.parser import (
 
 
 def _shape(node: Directive) -> tuple:
-    """A comparable form of a tree that includes C{is_block}."""
+    """A comparable form of a tree that includes ``is_block``."""
     return (
         node.name,
         node.args,
@@ -33,15 +33,15 @@ def _shape(node: Directive) -> tuple:
 
 
 def _statements(text: str) -> list[tuple[str, tuple[str, ...], int]]:
-    """Name, arguments and line of every top-level statement of C{text}."""
+    """Name, arguments and line of every top-level statement of ``text``."""
     return [(d.name, d.args, d.line) for d in parse(text, "x.conf").children]
 
 
 class TokenTests(SynchronousTestCase):
-    """Words, terminators and whitespace (§1.1)."""
+    """Words, terminators and whitespace."""
 
     def test_simpleDirective(self) -> None:
-        """A name, its arguments and a C{;} make one directive located at its file and line."""
+        """A name, its arguments and a ``;`` make one directive located at its file and line."""
         root = parse("listen 1935 19350;\n", "conf/x.conf")
         [node] = root.children
         self.assertEqual(node, Directive("listen", ("1935", "19350")))
@@ -57,11 +57,14 @@ class TokenTests(SynchronousTestCase):
         self.assertEqual(root.where, "conf/x.conf:1")
 
     def test_defaultFilename(self) -> None:
-        """Without a file name, nodes are located in C{<string>}."""
+        """Without a file name, nodes are located in ``<string>``."""
         self.assertEqual(parse("a;").children[0].where, "<string>:1")
 
     def test_noSpaceBeforeTerminators(self) -> None:
-        """C{;} and C{{} end the word before them: C{listen 1935;} and C{vhost a{} need no space."""
+        """
+        ``;`` and ``{`` end the word before them: ``listen 1935;`` and ``vhost a{``
+        need no space.
+        """
         root = parse("listen 1935;vhost a{enabled on;}pid x;")
         self.assertEqual(
             root.children,
@@ -85,7 +88,7 @@ class TokenTests(SynchronousTestCase):
         self.assertEqual(_statements("Listen ON;"), [("Listen", ("ON",), 1)])
 
     def test_blockWithoutChildren(self) -> None:
-        """C{hls {}} is an empty block, told apart from C{hls;}."""
+        """``hls {}`` is an empty block, told apart from ``hls;``."""
         block, simple = parse("hls {}\nhls;").children
         self.assertTrue(block.is_block)
         self.assertFalse(simple.is_block)
@@ -142,7 +145,10 @@ class TokenTests(SynchronousTestCase):
         )
 
     def test_getAndGetAll(self) -> None:
-        """C{get} returns the first child of a name (or C{None}); C{get_all} every one in order."""
+        """
+        ``get`` returns the first child of a name (or ``None``); ``get_all`` every
+        one in order.
+        """
         root = parse("a 1; b 2; a 3;")
         self.assertEqual(root.get("a"), Directive("a", ("1",)))
         self.assertIsNone(root.get("c"))
@@ -150,7 +156,7 @@ class TokenTests(SynchronousTestCase):
         self.assertEqual(root.get_all("c"), [])
 
     def test_errorAtDirective(self) -> None:
-        """C{Directive.error} builds a L{ConfigError} at the directive's file and line."""
+        """``Directive.error`` builds a :class:`ConfigError` at the directive's file and line."""
         node = parse("a;\nb;", "conf/x.conf").children[1]
         error = node.error("bad b")
         self.assertEqual(str(error), "conf/x.conf:2: bad b")
@@ -158,14 +164,17 @@ class TokenTests(SynchronousTestCase):
 
 
 class QuoteTests(SynchronousTestCase):
-    """Quoted words (§1.1)."""
+    """Quoted words."""
 
     def test_doubleQuotes(self) -> None:
-        """Double quotes are removed and keep whitespace, C{;}, C{{}, C{}}, C{#} and C{'} inside."""
+        """
+        Double quotes are removed and keep whitespace, ``;``, ``{``, ``}``, ``#``
+        and ``'`` inside.
+        """
         self.assertEqual(_statements('a "b c;{}# \'d";'), [("a", ("b c;{}# 'd",), 1)])
 
     def test_singleQuotes(self) -> None:
-        """Single quotes work like double quotes and may hold a C{"}."""
+        """Single quotes work like double quotes and may hold a ``"``."""
         self.assertEqual(_statements("a 'b \"c\" d';"), [("a", ('b "c" d',), 1)])
 
     def test_quotedName(self) -> None:
@@ -191,7 +200,7 @@ class QuoteTests(SynchronousTestCase):
         self.assertEqual([v.line, a.line, c.line, d.line], [1, 2, 5, 7])
 
     def test_quotedWordTerminatedDirectly(self) -> None:
-        """A closing quote may be followed directly by C{;} or C{{}."""
+        """A closing quote may be followed directly by ``;`` or ``{``."""
         self.assertEqual(
             _shape(parse('a "b";c "d"{e;}')),
             (
@@ -206,7 +215,7 @@ class QuoteTests(SynchronousTestCase):
         )
 
     def test_emptyWordsDropped(self) -> None:
-        """Empty quoted words, C{""} and C{''}, are dropped."""
+        """Empty quoted words, ``""`` and ``''``, are dropped."""
         self.assertEqual(
             _statements('device_id "";\na \'\' b "" c;'),
             [("device_id", (), 1), ("a", ("b", "c"), 2)],
@@ -217,7 +226,7 @@ class QuoteTests(SynchronousTestCase):
         self.assertEqual(_statements("a b\"c d'e;"), [("a", ('b"c', "d'e"), 1)])
 
     def test_characterAfterClosingQuote(self) -> None:
-        """Any character other than whitespace, C{;} or C{{} after a closing quote is an error at the line of the quote's end."""
+        """Any character other than whitespace, ``;`` or ``{`` after a closing quote is an error at the line of the quote's end."""
         for text, line, char in [
             ('a "b"c;', 1, "c"),
             ("a\n'b\n'x;", 3, "x"),
@@ -240,10 +249,10 @@ class QuoteTests(SynchronousTestCase):
 
 
 class CommentTests(SynchronousTestCase):
-    """C{#} comments (§1.1)."""
+    """``#`` comments."""
 
     def test_wholeLine(self) -> None:
-        """A line starting with C{#} is ignored, and line counting goes on."""
+        """A line starting with ``#`` is ignored, and line counting goes on."""
         self.assertEqual(_statements("# a;\n  # b {\nc;"), [("c", (), 3)])
 
     def test_afterStatement(self) -> None:
@@ -255,18 +264,18 @@ class CommentTests(SynchronousTestCase):
         self.assertEqual(_statements("a 1 #2;\n3;"), [("a", ("1", "3"), 1)])
 
     def test_afterTerminator(self) -> None:
-        """A C{#} right after C{;}, C{{} or C{}} starts a comment."""
+        """A ``#`` right after ``;``, ``{`` or ``}`` starts a comment."""
         self.assertEqual(
             _shape(parse("v{#x\na;#y\n}#z\n")),
             ("", (), True, (("v", (), True, (("a", (), False, ()),)),)),
         )
 
     def test_hashInsideWord(self) -> None:
-        """C{#} inside a word is an ordinary character: C{a#b} is one word."""
+        """``#`` inside a word is an ordinary character: ``a#b`` is one word."""
         self.assertEqual(_statements("a#b c#d;"), [("a#b", ("c#d",), 1)])
 
     def test_hashInsideQuotes(self) -> None:
-        """C{#} in a quoted word does not start a comment."""
+        """``#`` in a quoted word does not start a comment."""
         self.assertEqual(_statements("a '#b';"), [("a", ("#b",), 1)])
 
     def test_commentAtEndOfFileWithoutNewline(self) -> None:
@@ -275,12 +284,12 @@ class CommentTests(SynchronousTestCase):
 
 
 class SyntaxErrorTests(SynchronousTestCase):
-    """Every syntax error of §1.2, located at C{file:line}."""
+    """Every syntax error of SRS's parser, located at ``file:line``."""
 
     def assertSyntaxError(self, text: str | bytes, line: int, start: str) -> ConfigError:
         """
-        Parsing C{text} as C{x.conf} fails at C{line}, with a message
-        starting with C{start}.
+        Parsing ``text`` as ``x.conf`` fails at ``line``, with a message
+        starting with ``start``.
         """
         error = self.assertRaises(ConfigError, parse, text, "x.conf")
         self.assertEqual(error.filename, "x.conf")
@@ -293,25 +302,28 @@ class SyntaxErrorTests(SynchronousTestCase):
         return error
 
     def test_semicolonWithoutWord(self) -> None:
-        """A C{;} with no word before it is "unexpected ';'" at its line."""
+        """A ``;`` with no word before it is "unexpected ';'" at its line."""
         self.assertSyntaxError("a;\n\n;", 3, "unexpected ';'")
 
     def test_semicolonAfterBlock(self) -> None:
-        """C{};} is an error: the C{;} ends an empty statement."""
+        """``};`` is an error: the ``;`` ends an empty statement."""
         self.assertSyntaxError("v {\n}\n;", 3, "unexpected ';'")
         self.assertSyntaxError("v {\n};", 2, "unexpected ';'")
 
     def test_openWithoutWord(self) -> None:
-        """A C{{} with no word before it is "unexpected '{'" at its line."""
+        """A ``{`` with no word before it is "unexpected '{'" at its line."""
         self.assertSyntaxError("a;\n{ b; }", 2, "unexpected '{'")
 
     def test_closeAfterWords(self) -> None:
-        """A C{}} while a statement lacks its C{;} is an error at the C{}}, naming the statement."""
+        """
+        A ``}`` while a statement lacks its ``;`` is an error at the ``}``, naming
+        the statement.
+        """
         error = self.assertSyntaxError("vhost a {\n    enabled on\n}\n", 3, "unexpected '}'")
         self.assertIn("enabled on", error.message)
 
     def test_closeGluedToWord(self) -> None:
-        """C{enabled on}} is reported as a missing C{;}, not kept as the word C{on}}."""
+        """``enabled on}`` is reported as a missing ``;``, not kept as the word ``on}``."""
         error = self.assertSyntaxError("vhost a {\n    enabled on}", 2, "unexpected '}'")
         self.assertIn("missing ';' after 'enabled on'", error.message)
 
@@ -322,12 +334,12 @@ class SyntaxErrorTests(SynchronousTestCase):
         self.assertIn("expecting ';' or '}'", str(error))
 
     def test_emptyDirective(self) -> None:
-        """A statement whose only words were empty (C{"";}) is an error at its line."""
+        """A statement whose only words were empty (``"";``) is an error at its line."""
         self.assertSyntaxError("a;\n\"\" '';", 2, "")
         self.assertSyntaxError('a;\n"" {}', 2, "")
 
     def test_closeAtTopLevel(self) -> None:
-        """A C{}} at top level is "unexpected '}'" at its line."""
+        """A ``}`` at top level is "unexpected '}'" at its line."""
         self.assertSyntaxError("a;\nb;\n}\n", 3, "unexpected '}'")
 
     def test_unclosedBlock(self) -> None:
@@ -354,7 +366,7 @@ class SyntaxErrorTests(SynchronousTestCase):
         self.assertIn("conf is empty", error.message)
 
     def test_depthLimit(self) -> None:
-        """Blocks nest up to L{MAX_DEPTH} deep; one more is an error at the line of the too-deep block."""
+        """Blocks nest up to :data:`MAX_DEPTH` deep; one more is an error at the line of the too-deep block."""
         ok = "".join(f"b{i} {{\n" for i in range(MAX_DEPTH)) + "}\n" * MAX_DEPTH
         node = parse(ok)
         for _ in range(MAX_DEPTH):
@@ -365,7 +377,7 @@ class SyntaxErrorTests(SynchronousTestCase):
         self.assertIn(str(MAX_DEPTH), error.message)
 
     def test_veryDeepNestingIsAConfigError(self) -> None:
-        """Absurd nesting is a L{ConfigError}, never a C{RecursionError}."""
+        """Absurd nesting is a :class:`ConfigError`, never a ``RecursionError``."""
         self.assertSyntaxError("a{" * 100_000, 1, "blocks nested deeper")
 
 
@@ -388,7 +400,7 @@ class BytesTests(SynchronousTestCase):
         )
 
     def test_invalidUtf8InErrorMessage(self) -> None:
-        """Undecodable bytes in an error message are shown as C{\\xNN}, so it can be written as UTF-8."""
+        """Undecodable bytes in an error message are shown as ``\\xNN``, so it can be written as UTF-8."""
         error = self.assertRaises(ConfigError, parse, b"v { a\xff }", "x\udcfe.conf")
         self.assertEqual(str(error), "x\\xfe.conf:1: unexpected '}': missing ';' after 'a\\xff'")
         self.assertEqual(error.filename, "x\udcfe.conf")
@@ -402,7 +414,7 @@ class BytesTests(SynchronousTestCase):
 
 
 class ParseFileTests(SynchronousTestCase):
-    """L{parse_file} reads a file from disk."""
+    """:func:`parse_file` reads a file from disk."""
 
     def test_readsFile(self) -> None:
         """The file's statements are located at the path given."""
@@ -413,7 +425,7 @@ class ParseFileTests(SynchronousTestCase):
         self.assertEqual([d.where for d in root.children], [f"{path}:1", f"{path}:3"])
 
     def test_displayName(self) -> None:
-        """C{display_name} replaces the path in locations and errors."""
+        """``display_name`` replaces the path in locations and errors."""
         path = self.mktemp()
         with open(path, "wb") as f:
             f.write(b"listen 1935;\n}\n")
@@ -421,7 +433,7 @@ class ParseFileTests(SynchronousTestCase):
         self.assertTrue(str(error).startswith("conf/srs.conf:2: unexpected '}'"))
 
     def test_missingFile(self) -> None:
-        """A file that cannot be opened is a L{ConfigError} naming the file."""
+        """A file that cannot be opened is a :class:`ConfigError` naming the file."""
         path = os.path.join(self.mktemp(), "nothing.conf")
         error = self.assertRaises(ConfigError, parse_file, path, "conf/nothing.conf")
         self.assertEqual(error.filename, "conf/nothing.conf")
@@ -453,7 +465,7 @@ _word = st.text(
 
 
 def _bare(word: str) -> bool:
-    """Whether C{word} can be written without quotes."""
+    """Whether ``word`` can be written without quotes."""
     return not any(c in " \t\r\n;{}" for c in word) and word[0] not in "#\"'"
 
 

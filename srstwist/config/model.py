@@ -3,13 +3,13 @@
 The typed configuration model: every SRS 2.0 directive, with its default.
 
 Each section is a frozen dataclass; a field's default is SRS 2.0's default
-(reference ``config-api-hooks.md`` §2, which cites the getters in
-``srs_app_config.cpp``).  Sections compare by value and ignore where they
-were written, so a reload can ask "did the C{hls} block of this vhost change?"
-with C{old.hls != new.hls}.
+(the ``get_*`` getters of ``SrsConfig`` in
+``trunk/src/app/srs_app_config.cpp``).  Sections compare by value and ignore where they
+were written, so a reload can ask "did the ``hls`` block of this vhost change?"
+with ``old.hls != new.hls``.
 
-L{load_config} is the one entry point: it parses, builds and cross-checks a
-file and returns a L{ServerConfig}, or raises L{ConfigError} naming the file,
+:func:`load_config` is the one entry point: it parses, builds and cross-checks a
+file and returns a :class:`ServerConfig`, or raises ``ConfigError`` naming the file,
 line and directive at fault.
 """
 
@@ -66,7 +66,7 @@ __all__ = [
     "load_config_text",
 ]
 
-#: The vhost used when a client asks for one that is not configured (§1.3).
+#: The vhost used when a client asks for one that is not configured (``SrsConfig::get_vhost``).
 DEFAULT_VHOST = "__defaultVhost__"
 
 _HTML = "./objs/nginx/html"
@@ -78,7 +78,7 @@ def _where() -> str:
 
 @dataclass(frozen=True)
 class HeartbeatConfig:
-    """C{heartbeat {}}: periodic POST of this server's identity (§2.2, §4.7)."""
+    """``heartbeat {}``: periodic POST of this server's identity (``srs_app_heartbeat.cpp``)."""
 
     SECTION = "heartbeat"
     enabled: bool = directive(Flag(False), False)
@@ -91,7 +91,7 @@ class HeartbeatConfig:
 
 @dataclass(frozen=True)
 class StatsConfig:
-    """C{stats {}}: which local address represents us; disks to sample (§2.3)."""
+    """``stats {}``: which local address represents us; disks to sample."""
 
     SECTION = "stats"
     network: int = directive(Int(0), 0)
@@ -101,7 +101,7 @@ class StatsConfig:
 
 @dataclass(frozen=True)
 class HttpApiConfig:
-    """C{http_api {}}: the HTTP API listener (§2.4)."""
+    """``http_api {}``: the HTTP API listener."""
 
     SECTION = "http_api"
     enabled: bool = directive(Flag(False), False)
@@ -112,7 +112,7 @@ class HttpApiConfig:
 
 @dataclass(frozen=True)
 class HttpServerConfig:
-    """C{http_server {}} (SRS 1: C{http_stream}): static files, HLS, HTTP live (§2.5)."""
+    """``http_server {}`` (SRS 1: ``http_stream``): static files, HLS, HTTP live."""
 
     SECTION = "http_server"
     enabled: bool = directive(Flag(False), False)
@@ -123,7 +123,7 @@ class HttpServerConfig:
 
 @dataclass(frozen=True)
 class StreamCasterConfig:
-    """C{stream_caster {}}: MPEG-TS/UDP, RTSP or FLV-over-HTTP ingest (§2.6)."""
+    """``stream_caster {}``: MPEG-TS/UDP, RTSP or FLV-over-HTTP ingest."""
 
     SECTION = "stream_caster"
     enabled: bool = directive(Flag(False), False)
@@ -137,7 +137,7 @@ class StreamCasterConfig:
 
 @dataclass(frozen=True)
 class SecurityConfig:
-    """C{security {}}: allow/deny rules for play and publish (§6.2)."""
+    """``security {}``: allow/deny rules for play and publish (``srs_app_security.cpp``)."""
 
     SECTION = "vhost security"
     enabled: bool = directive(Flag(False), False)
@@ -147,7 +147,7 @@ class SecurityConfig:
 
 @dataclass(frozen=True)
 class MergedReadConfig:
-    """C{mr {}}: read publishers in batches (§2.8)."""
+    """``mr {}``: read publishers in batches."""
 
     SECTION = "vhost mr"
     enabled: bool = directive(Flag(False), False)
@@ -157,7 +157,7 @@ class MergedReadConfig:
 
 @dataclass(frozen=True)
 class PublishConfig:
-    """C{publish {}}: publisher options (§2.8)."""
+    """``publish {}``: publisher options."""
 
     SECTION = "vhost publish"
     parse_sps: bool = directive(Flag(True), True)
@@ -166,7 +166,7 @@ class PublishConfig:
 
 @dataclass(frozen=True)
 class HttpHooksConfig:
-    """C{http_hooks {}}: URLs called on client and stream events (§4)."""
+    """``http_hooks {}``: URLs called on client and stream events (``srs_app_http_hooks.cpp``)."""
 
     SECTION = "vhost http_hooks"
     enabled: bool = directive(Flag(False), False)
@@ -184,7 +184,7 @@ class HttpHooksConfig:
 
 @dataclass(frozen=True)
 class HlsConfig:
-    """C{hls {}}: Apple HLS output (§2.8)."""
+    """``hls {}``: Apple HLS output."""
 
     SECTION = "vhost hls"
     enabled: bool = directive(Flag(False), False)
@@ -212,7 +212,7 @@ class HlsConfig:
 
 @dataclass(frozen=True)
 class HdsConfig:
-    """C{hds {}}: Adobe HDS output (§2.8)."""
+    """``hds {}``: Adobe HDS output."""
 
     SECTION = "vhost hds"
     enabled: bool = directive(Flag(False), False)
@@ -224,7 +224,7 @@ class HdsConfig:
 
 @dataclass(frozen=True)
 class DvrConfig:
-    """C{dvr {}}: record streams to FLV (§2.8)."""
+    """``dvr {}``: record streams to FLV."""
 
     SECTION = "vhost dvr"
     enabled: bool = directive(Flag(False), False)
@@ -238,7 +238,7 @@ class DvrConfig:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """C{engine [name] {}}: one ffmpeg transcoding recipe (§2.8, transcode)."""
+    """``engine [name] {}``: one ffmpeg transcoding recipe (in ``transcode`` and ``ingest``)."""
 
     SECTION = "engine"
     name: str = ""
@@ -266,7 +266,7 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class IngestInputConfig:
-    """C{input {}} of an ingest: what ffmpeg reads."""
+    """``input {}`` of an ingest: what ffmpeg reads."""
 
     SECTION = "ingest input"
     type: str = directive(Choice("file", "stream", "device"), "file")
@@ -276,7 +276,7 @@ class IngestInputConfig:
 
 @dataclass(frozen=True)
 class IngestConfig:
-    """C{ingest <id> {}}: an ffmpeg that pulls a file or stream into a vhost (§2.8)."""
+    """``ingest <id> {}``: an ffmpeg that pulls a file or stream into a vhost."""
 
     SECTION = "vhost ingest"
     name: str = ""
@@ -291,7 +291,7 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class TranscodeConfig:
-    """C{transcode [scope] {}}: ffmpeg re-encodes published streams (§2.8)."""
+    """``transcode [scope] {}``: ffmpeg re-encodes published streams."""
 
     SECTION = "vhost transcode"
     name: str = ""  # the scope: "", "<app>" or "<app>/<stream>"
@@ -305,7 +305,7 @@ class TranscodeConfig:
 
 @dataclass(frozen=True)
 class HttpStaticConfig:
-    """C{http_static {}} (SRS 1: C{http}): serve this vhost's files (§2.8)."""
+    """``http_static {}`` (SRS 1: ``http``): serve this vhost's files."""
 
     SECTION = "vhost http_static"
     enabled: bool = directive(Flag(False), False)
@@ -316,7 +316,7 @@ class HttpStaticConfig:
 
 @dataclass(frozen=True)
 class HttpRemuxConfig:
-    """C{http_remux {}}: HTTP-FLV/TS/MP3/AAC live streams (§2.8)."""
+    """``http_remux {}``: HTTP-FLV/TS/MP3/AAC live streams."""
 
     SECTION = "vhost http_remux"
     enabled: bool = directive(Flag(False), False)
@@ -328,7 +328,7 @@ class HttpRemuxConfig:
 
 @dataclass(frozen=True)
 class BandcheckConfig:
-    """C{bandcheck {}}: the vhost is a bandwidth-test endpoint (§2.8)."""
+    """``bandcheck {}``: the vhost is a bandwidth-test endpoint."""
 
     SECTION = "vhost bandcheck"
     enabled: bool = directive(Flag(False), False)
@@ -340,12 +340,12 @@ class BandcheckConfig:
 
 @dataclass(frozen=True)
 class VhostConfig:
-    """C{vhost <name> {}}: everything about one virtual host (§2.7, §2.8)."""
+    """``vhost <name> {}``: everything about one virtual host."""
 
     SECTION = "vhost"
     name: str = DEFAULT_VHOST
     enabled: bool = directive(Flag(True), True)
-    #: None means "the global chunk_size"; see L{ServerConfig.chunk_size_of}.
+    #: None means "the global chunk_size"; see :meth:`ServerConfig.chunk_size_of`.
     chunk_size: int | None = directive(Int(128, 65536), None)
     mode: str = directive(Choice("local", "remote"), "local")
     origin: tuple[str, ...] = directive(Words(), ())
@@ -367,7 +367,7 @@ class VhostConfig:
     publish_normal_timeout: int = directive(Int(0), 5000)
     forward: tuple[str, ...] = directive(Words(), ())
     # None: the directive is absent and everyone passes; () (present without
-    # arguments) refuses everyone (reference §6.3).
+    # arguments) refuses everyone (``SrsRefer::check``).
     refer: tuple[str, ...] | None = directive(Words(), None)
     refer_play: tuple[str, ...] | None = directive(Words(), None)
     refer_publish: tuple[str, ...] | None = directive(Words(), None)
@@ -393,7 +393,7 @@ class VhostConfig:
 
     @property
     def is_edge(self) -> bool:
-        """C{mode remote}: this vhost pulls from / pushes to an origin."""
+        """``mode remote``: this vhost pulls from / pushes to an origin."""
         return self.mode == "remote"
 
 
@@ -402,7 +402,7 @@ class ServerConfig:
     """
     The whole configuration file: global directives and every section.
 
-    C{filename} is the file as named on the command line; C{warnings} are
+    ``filename`` is the file as named on the command line; ``warnings`` are
     non-fatal findings (duplicates, ignored directives) to log at start.
     """
 
@@ -422,7 +422,7 @@ class ServerConfig:
     work_dir: str = directive(Text(), "./")
     asprocess: bool = directive(Flag(False), False)
     pithy_print_ms: int = directive(Int(1), 10000)
-    # SRS's check rejects this directive by mistake (reference §1.4); we
+    # SRS's check rejects this directive by mistake (``SrsConfig::check_config``); we
     # accept it, and never phone home whatever it says.
     query_latest_version: bool = directive(Flag(True), True)
     heartbeat: HeartbeatConfig = directive(Section(HeartbeatConfig), HeartbeatConfig())
@@ -445,9 +445,9 @@ class ServerConfig:
 
     def vhost(self, name: str) -> VhostConfig | None:
         """
-        The vhost a client asking for C{name} gets: the one of that name, else
-        C{__defaultVhost__}, else C{None} (§1.3).  Disabled vhosts are
-        returned too; callers check C{enabled}.
+        The vhost a client asking for ``name`` gets: the one of that name, else
+        ``__defaultVhost__``, else ``None`` (``SrsConfig::get_vhost``).  Disabled vhosts are
+        returned too; callers check ``enabled``.
         """
         fallback = None
         for vhost in self.vhosts:
@@ -458,13 +458,13 @@ class ServerConfig:
         return fallback
 
     def chunk_size_of(self, vhost: VhostConfig) -> int:
-        """The RTMP output chunk size for C{vhost}: its own, else the global one."""
+        """The RTMP output chunk size for ``vhost``: its own, else the global one."""
         return vhost.chunk_size if vhost.chunk_size is not None else self.chunk_size
 
 
 def _cross_check(config: ServerConfig, root: Directive, context: BuildContext) -> None:
     """
-    The checks that span directives (SRS's C{check_config}, §1.4), each
+    The checks that span directives (``SrsConfig::check_config``), each
     reported at the line that breaks it.
     """
     if config.daemon and config.asprocess:
@@ -536,7 +536,7 @@ def load_config_text(text: str | bytes, filename: str = "<string>") -> ServerCon
     """
     Parse and check config text.
 
-    @raise ConfigError: on a syntax error, an unknown directive, a bad value
+    :raises ConfigError: on a syntax error, an unknown directive, a bad value
         or a failed cross-check.
     """
     return _build(parse(text, filename), filename)
@@ -544,12 +544,12 @@ def load_config_text(text: str | bytes, filename: str = "<string>") -> ServerCon
 
 def load_config(path: str, display_name: str | None = None) -> ServerConfig:
     """
-    Read, parse and check the config file at C{path}.
+    Read, parse and check the config file at ``path``.
 
-    @param display_name: the file name used in messages and kept as
-        C{filename}; defaults to C{path}.  A reload re-reads an absolute path
+    :param display_name: the file name used in messages and kept as
+        ``filename``; defaults to ``path``.  A reload re-reads an absolute path
         but keeps reporting the name the user gave.
-    @raise ConfigError: as L{load_config_text}, or when the file cannot be read.
+    :raises ConfigError: as :func:`load_config_text`, or when the file cannot be read.
     """
     name = display_name or path
     return _build(parse_file(path, name), name)

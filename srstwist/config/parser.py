@@ -2,24 +2,25 @@
 """
 A pure parser for SRS's nginx-style configuration syntax.
 
-It turns the text of a config file into a tree of L{Directive} nodes, each of
+It turns the text of a config file into a tree of :class:`Directive` nodes, each of
 which remembers the file and line it came from so that every later error,
 syntactic or semantic, can be reported as ``conf/x.conf:12: ...``.
 
-The lexical rules are SRS 2.0's (reference ``config-api-hooks.md`` §1.1):
+The lexical rules are SRS 2.0's (``SrsConfDirective::read_token`` in
+``srs_app_config.cpp``):
 
   - whitespace is space, TAB, CR and LF; lines are counted on LF;
-  - a word ends at whitespace, C{;} or C{{}; C{;} ends a simple directive and
-    C{{} opens a block;
-  - C{#} starts a comment only at the start of a word (C{a#b} is one word);
+  - a word ends at whitespace, ``;`` or ``{``; ``;`` ends a simple directive and
+    ``{`` opens a block;
+  - ``#`` starts a comment only at the start of a word (``a#b`` is one word);
   - a word starting with a quote runs to the matching quote, which may span
     lines; quotes are removed, there are no escapes, and the character after
-    the closing quote must be whitespace, C{;} or C{{};
-  - empty words (C{""}) are dropped.
+    the closing quote must be whitespace, ``;`` or ``{``;
+  - empty words (``""``) are dropped.
 
-One deliberate difference: SRS keeps a C{}} glued to a word (C{enabled on}})
+One deliberate difference: SRS keeps a ``}`` glued to a word (``enabled on}``)
 inside the word and then fails much later with a confusing message.  We end
-the word there, so the user is told at once that a C{;} is missing.  Both
+the word there, so the user is told at once that a ``;`` is missing.  Both
 reject the file; only the message differs.
 """
 
@@ -38,8 +39,8 @@ _WHITESPACE = frozenset(" \t\r\n")
 
 def _printable(text: str) -> str:
     """
-    C{text} with undecodable bytes, which L{parse} keeps surrogate-escaped,
-    shown as C{\\xff}: a lone surrogate cannot be written to a UTF-8 log.
+    ``text`` with undecodable bytes, which :func:`parse` keeps surrogate-escaped,
+    shown as ``\\xff``: a lone surrogate cannot be written to a UTF-8 log.
     """
     try:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
@@ -51,8 +52,8 @@ class ConfigError(Exception):
     """
     A configuration file is unusable.
 
-    C{str(error)} is the one-line message a user sees, in the form
-    C{conf/srs.conf:12: unknown directive 'lisen'}.
+    ``str(error)`` is the one-line message a user sees, in the form
+    ``conf/srs.conf:12: unknown directive 'lisen'``.
     """
 
     def __init__(self, filename: str, line: int, message: str) -> None:
@@ -66,7 +67,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True, slots=True)
 class Directive:
     """
-    One statement of a config file: C{name args... ;} or C{name args... { children }}.
+    One statement of a config file: ``name args... ;`` or ``name args... { children }``.
 
     The root of a file is a directive with an empty name whose children are
     the top-level statements.
@@ -77,28 +78,28 @@ class Directive:
     children: tuple[Directive, ...] = ()
     filename: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
-    #: True when the statement was written as a block (C{name {...}}), even
-    #: an empty one; lets the model tell C{hls;} from C{hls {}}.
+    #: True when the statement was written as a block (``name {...}``), even
+    #: an empty one; lets the model tell ``hls;`` from ``hls {}``.
     is_block: bool = field(default=False, compare=False)
 
     @property
     def where(self) -> str:
-        """C{file:line} of this directive, for messages."""
+        """``file:line`` of this directive, for messages."""
         return f"{self.filename}:{self.line}"
 
     def error(self, message: str) -> ConfigError:
-        """Build a L{ConfigError} located at this directive."""
+        """Build a :class:`ConfigError` located at this directive."""
         return ConfigError(self.filename, self.line, message)
 
     def get(self, name: str) -> Directive | None:
-        """The first child called C{name} (SRS: the first occurrence wins)."""
+        """The first child called ``name`` (SRS: the first occurrence wins)."""
         for child in self.children:
             if child.name == name:
                 return child
         return None
 
     def get_all(self, name: str) -> list[Directive]:
-        """Every child called C{name}, in file order."""
+        """Every child called ``name``, in file order."""
         return [child for child in self.children if child.name == name]
 
 
@@ -112,7 +113,7 @@ _EOF = "eof"
 
 def _tokens(text: str, filename: str) -> Iterator[tuple[str, str, int]]:
     """
-    Split C{text} into C{(kind, value, line)} tokens, dropping comments and
+    Split ``text`` into ``(kind, value, line)`` tokens, dropping comments and
     empty words.
     """
     i = 0
@@ -174,7 +175,7 @@ class _Parser:
         return ConfigError(self._filename, line, message)
 
     def _block(self, depth: int, opened_at: int) -> list[Directive]:
-        """Parse statements until the C{}} closing this block (or EOF at top)."""
+        """Parse statements until the ``}`` closing this block (or EOF at top)."""
         if depth > MAX_DEPTH:
             raise self._error(opened_at, f"blocks nested deeper than {MAX_DEPTH}")
         statements: list[Directive] = []
@@ -232,13 +233,13 @@ class _Parser:
 
 def parse(text: str | bytes, filename: str = "<string>") -> Directive:
     """
-    Parse config text into a root L{Directive}.
+    Parse config text into a root :class:`Directive`.
 
-    @param text: the file's contents; bytes are decoded as UTF-8, with
+    :param text: the file's contents; bytes are decoded as UTF-8, with
         undecodable bytes kept (surrogate-escaped) rather than rejected, as
         SRS reads bytes.
-    @param filename: the name used in error messages.
-    @raise ConfigError: on any syntax error, or when there is no directive.
+    :param filename: the name used in error messages.
+    :raises ConfigError: on any syntax error, or when there is no directive.
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8", "surrogateescape")
@@ -250,10 +251,10 @@ def parse(text: str | bytes, filename: str = "<string>") -> Directive:
 
 def parse_file(path: str, display_name: str | None = None) -> Directive:
     """
-    Read and parse the config file at C{path}.
+    Read and parse the config file at ``path``.
 
-    @param display_name: the name used in messages; defaults to C{path}.
-    @raise ConfigError: when the file cannot be read or does not parse.
+    :param display_name: the name used in messages; defaults to ``path``.
+    :raises ConfigError: when the file cannot be read or does not parse.
     """
     name = display_name or path
     try:

@@ -1,15 +1,15 @@
 # -*- test-case-name: tests.test_config_model -*-
 """
-The machinery that turns a L{Directive} tree into typed, frozen dataclasses.
+The machinery that turns a :class:`Directive` tree into typed, frozen dataclasses.
 
 Each configuration section is a frozen dataclass whose fields are declared with
-L{directive}, naming the value L{Kind} that converts the directive's arguments.
-L{build_section} walks a block's children, rejects names the section does not
+:func:`directive`, naming the value :class:`Kind` that converts the directive's arguments.
+:func:`build_section` walks a block's children, rejects names the section does not
 know, converts every value (so a bad value is reported with its file and
 line), and leaves every absent directive at its SRS 2.0 default.
 
-Values are stricter than SRS's C{atoi}: C{max_connections 1O00;} is an error
-here, where SRS silently reads 1.  Booleans must be C{on} or C{off}.
+Values are stricter than SRS's ``atoi``: ``max_connections 1O00;`` is an error
+here, where SRS silently reads 1.  Booleans must be ``on`` or ``off``.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Kind:
     """
     How one directive's arguments become a value.
 
-    Subclasses override L{convert}.  C{repeatable} kinds collect every
+    Subclasses override :meth:`convert`.  ``repeatable`` kinds collect every
     occurrence into a tuple; the others keep the first occurrence, as SRS
     does, and report later ones as warnings.
     """
@@ -67,7 +67,7 @@ class Kind:
 
     # Helpers shared by scalar kinds.
     def single(self, node: Directive) -> str | None:
-        """The directive's only argument, C{None} when it has none."""
+        """The directive's only argument, ``None`` when it has none."""
         if node.is_block:
             raise node.error(f"'{node.name}' takes a value, not a block")
         if len(node.args) > 1:
@@ -94,7 +94,7 @@ class BuildContext:
 
 
 class Flag(Kind):
-    """C{on} or C{off}."""
+    """``on`` or ``off``."""
 
     def __init__(self, default: bool) -> None:
         self.default = default
@@ -148,7 +148,7 @@ class Int(Kind):
 
 
 class Float(Kind):
-    """A decimal number of at least C{minimum}, and above it if C{exclusive}."""
+    """A decimal number of at least ``minimum``, and above it if ``exclusive``."""
 
     def __init__(self, minimum: float | None = None, exclusive: bool = False) -> None:
         self.minimum = minimum
@@ -215,7 +215,7 @@ class Words(Kind):
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """A TCP listening address: C{port}, C{ip:port} or C{[ipv6]:port}."""
+    """A TCP listening address: ``port``, ``ip:port`` or ``[ipv6]:port``."""
 
     host: str
     port: int
@@ -223,10 +223,10 @@ class Endpoint:
     @classmethod
     def parse(cls, text: str, default_host: str = "0.0.0.0") -> Endpoint:
         """
-        Parse C{text}; raise C{ValueError} when it is not an address.
+        Parse ``text``; raise ``ValueError`` when it is not an address.
 
-        SRS 2.0 rejects C{0.0.0.0:1935} through a bug in its check
-        (reference §1.4); we accept what the user means.
+        SRS 2.0 rejects ``0.0.0.0:1935`` through a bug in its check
+        (``SrsConfig::check_config``); we accept what the user means.
         """
         host, port = default_host, text
         if text.startswith("["):
@@ -253,7 +253,7 @@ class Endpoint:
 
 
 class Listen(Kind):
-    """One or more C{[ip:]port} endpoints (or exactly one when C{single})."""
+    """One or more ``[ip:]port`` endpoints (or exactly one when ``single``)."""
 
     def __init__(self, single: bool = False) -> None:
         self.single_endpoint = single
@@ -278,7 +278,7 @@ class Listen(Kind):
 
 
 class Section(Kind):
-    """A block whose children are described by the dataclass C{cls}."""
+    """A block whose children are described by the dataclass ``cls``."""
 
     takes_block = True
 
@@ -291,16 +291,16 @@ class Section(Kind):
 
 
 class NamedSections(Section):
-    """A repeatable block (C{vhost}, C{ingest}, C{engine}, C{stream_caster})."""
+    """A repeatable block (``vhost``, ``ingest``, ``engine``, ``stream_caster``)."""
 
     repeatable = True
 
 
 class Pairs(Kind):
     """
-    A block of free-form C{key value;} lines, kept in order.
+    A block of free-form ``key value;`` lines, kept in order.
 
-    Used for ffmpeg option blocks (C{vfilter}, C{vparams}, C{aparams}) whose
+    Used for ffmpeg option blocks (``vfilter``, ``vparams``, ``aparams``) whose
     keys are ffmpeg's, not ours.
     """
 
@@ -317,7 +317,7 @@ class Pairs(Kind):
 
 @dataclass(frozen=True, slots=True)
 class AccessRule:
-    """One C{allow}/C{deny} line of a vhost's C{security} block."""
+    """One ``allow``/``deny`` line of a vhost's ``security`` block."""
 
     action: str  # "allow" or "deny"
     method: str  # "play" or "publish"
@@ -325,7 +325,7 @@ class AccessRule:
 
 
 class AccessRules(Kind):
-    """C{allow|deny play|publish all|<ip>;}, repeatable."""
+    """``allow|deny play|publish all|<ip>;``, repeatable."""
 
     repeatable = True
 
@@ -356,10 +356,10 @@ def directive(
     """
     Declare a dataclass field read from a directive.
 
-    @param kind: converts the directive's arguments.
-    @param default: the SRS 2.0 default, used when the directive is absent.
-    @param names: the directive names for this field when they differ from
-        the field's own (SRS 1 aliases such as C{http_stream}); the first one
+    :param kind: converts the directive's arguments.
+    :param default: the SRS 2.0 default, used when the directive is absent.
+    :param names: the directive names for this field when they differ from
+        the field's own (SRS 1 aliases such as ``http_stream``); the first one
         listed wins when several appear, as in SRS.
     """
     metadata = {_KIND: kind, _NAMES: tuple(names)}
@@ -371,7 +371,7 @@ def directive(
 
 
 def section_name(cls: type) -> str:
-    """The name a section class uses in messages (its C{SECTION} attribute)."""
+    """The name a section class uses in messages (its ``SECTION`` attribute)."""
     return getattr(cls, "SECTION", cls.__name__)
 
 
@@ -391,11 +391,11 @@ def build_section(
     cls: type[T], node: Directive, context: BuildContext, takes_name: bool = False
 ) -> T:
     """
-    Build the section dataclass C{cls} from the block directive C{node}.
+    Build the section dataclass ``cls`` from the block directive ``node``.
 
-    @param takes_name: the block carries a name argument (C{vhost x {}},
-        C{engine hd {}}); it is stored in the dataclass's C{name} field.
-    @raise ConfigError: on an unknown directive, a bad value or a missing
+    :param takes_name: the block carries a name argument (``vhost x {}``,
+        ``engine hd {}``); it is stored in the dataclass's ``name`` field.
+    :raises ConfigError: on an unknown directive, a bad value or a missing
         required directive, located at the offending line.
     """
     where = section_name(cls)
