@@ -1,6 +1,6 @@
 """
-Tests for L{srstwist.client.flv_file}: reading and writing FLV files, and
-publishing them at real-time pace with L{ingest}.
+Tests for :mod:`srstwist.client.flv_file`: reading and writing FLV files, and
+publishing them at real-time pace with :func:`ingest`.
 
 The media helpers at the top (ffmpeg-generated files, cached for the run)
 are shared with the other client test modules.
@@ -59,9 +59,9 @@ def require_ffmpeg() -> None:
 
 def generated(kind: str) -> str:
     """
-    The path of a small file ffmpeg makes once per run: C{flv} (2 s of
-    H.264 with B-frames + AAC), C{h264} (1 s Annex-B, no B-frames, an IDR
-    every 10 frames) or C{aac}
+    The path of a small file ffmpeg makes once per run: ``flv`` (2 s of
+    H.264 with B-frames + AAC), ``h264`` (1 s Annex-B, no B-frames, an IDR
+    every 10 frames) or ``aac``
     (1 s ADTS, stereo).
     """
     require_ffmpeg()
@@ -86,7 +86,7 @@ def generated(kind: str) -> str:
 
 
 def ffprobe(path: str, *args: str) -> Any:
-    """ffprobe's JSON for C{path}."""
+    """ffprobe's JSON for ``path``."""
     output = subprocess.run(
         ["ffprobe", "-v", "error", "-of", "json", *args, path],
         check=True,

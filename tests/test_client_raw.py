@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.client.raw}: raw H.264 (Annex B) and AAC (ADTS) to FLV
+Tests for :mod:`srstwist.client.raw`: raw H.264 (Annex B) and AAC (ADTS) to FLV
 tags, with ffmpeg-made elementary streams, published to the in-memory
 server.
 """

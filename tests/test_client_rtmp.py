@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.client.rtmp} and L{srstwist.client.url}: the RTMP client
+Tests for :mod:`srstwist.client.rtmp` and :mod:`srstwist.client.url`: the RTMP client
 against the srstwist server in memory (iosim on a Clock), against scripted
 servers for the failure paths, and once over real loopback TCP.
 """

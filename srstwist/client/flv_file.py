@@ -1,18 +1,18 @@
 # -*- test-case-name: tests.test_client_flv_file -*-
 """
 FLV files in and out for the RTMP client: read tags from a file
-(L{read_flv}, L{FlvFile}), write what a player receives (L{FlvWriter}, as
-srs-librtmp's C{srs_rtmp_dump} does), and publish a file in real time
-(L{ingest}, C{srs_ingest_flv}).
+(:func:`read_flv`, :class:`FlvFile`), write what a player receives (:class:`FlvWriter`, as
+srs-librtmp's ``srs_rtmp_dump`` does), and publish a file in real time
+(:func:`ingest`, ``srs_ingest_flv``).
 
 Reading is bounded: the file is read one tag at a time, and a tag may be
-at most 4 MiB by default.  Every problem is an L{FlvError} whose message
+at most 4 MiB by default.  Every problem is an :class:`FlvError` whose message
 names the file and the byte offset, raised after every tag before it was
 produced.
 
-L{ingest} paces tags by their timestamps against an injected clock, never
+:func:`ingest` paces tags by their timestamps against an injected clock, never
 by sleeping, and waits for the connection's write buffer to drain
-(L{RtmpClientProtocol.wait_writable}) before each tag, so nothing buffers
+(``RtmpClientProtocol.wait_writable``) before each tag, so nothing buffers
 without bound however fast the file is read.
 """
 
@@ -49,7 +49,7 @@ __all__ = [
     "read_flv",
 ]
 
-#: The largest tag body L{read_flv} accepts by default.
+#: The largest tag body :func:`read_flv` accepts by default.
 DEFAULT_MAX_TAG_SIZE = 4 * 1024 * 1024
 #: Seconds ingest may be ahead of or behind the file's timestamps before it
 #: takes the current tag as its new time base: a timestamp jump in the file,
@@ -67,7 +67,7 @@ Source = str | os.PathLike[str] | BinaryIO | IO[bytes]
 
 
 class Publisher(Protocol):
-    """What L{ingest} publishes on: an L{RtmpClientProtocol} that publishes."""
+    """What :func:`ingest` publishes on: an ``RtmpClientProtocol`` that publishes."""
 
     @property
     def writable(self) -> bool:
@@ -89,14 +89,14 @@ def read_flv(
     """
     Read the tags of an FLV file, one at a time.
 
-    @param source: a path (opened and closed here) or a binary file object
+    :param source: a path (opened and closed here) or a binary file object
         (read from where it is, not closed).
-    @param max_tag_size: a tag declaring a longer body is an error.
-    @param allow_truncated: a file that ends inside a tag (a recording cut
+    :param max_tag_size: a tag declaring a longer body is an error.
+    :param allow_truncated: a file that ends inside a tag (a recording cut
         short) logs a warning and ends the iteration, instead of raising.
-    @return: an iterator of L{FlvTag}s; the file is read as it advances.
-    @raise FlvError: while iterating: not an FLV file, an unknown tag type,
-        a tag over C{max_tag_size}, or (unless C{allow_truncated}) a
+    :return: an iterator of :class:`FlvTag` objects; the file is read as it advances.
+    :raises FlvError: while iterating: not an FLV file, an unknown tag type,
+        a tag over ``max_tag_size``, or (unless ``allow_truncated``) a
         truncated last tag, after every complete tag has been produced.
     """
     if isinstance(source, str | os.PathLike):
@@ -115,7 +115,7 @@ def _read_path(path: str, max_tag_size: int, allow_truncated: bool) -> Iterator[
 
 
 def _read_exactly(f: BinaryIO | IO[bytes], size: int) -> bytes:
-    """Up to C{size} bytes: fewer only at the end of the file."""
+    """Up to ``size`` bytes: fewer only at the end of the file."""
     data = f.read(size)
     if len(data) == size or not data:
         return data
@@ -195,8 +195,8 @@ def _truncated(name: str, offset: int, held: int, allowed: bool) -> None:
 
 class FlvFile:
     """
-    An FLV file that can be read again and again (what L{ingest} needs to
-    loop): every iteration is a new L{read_flv}.
+    An FLV file that can be read again and again (what :func:`ingest` needs to
+    loop): every iteration is a new :func:`read_flv`.
     """
 
     def __init__(
@@ -218,9 +218,9 @@ class FlvFile:
 
 def metadata_payload(payload: bytes) -> bytes:
     """
-    A metadata message as an FLV script tag body: C{@setDataFrame} (what a
-    publisher sends) is removed so the body starts with C{onMetaData}, as
-    SRS stores metadata (``media.md`` 1.5); anything else is returned as it
+    A metadata message as an FLV script tag body: ``@setDataFrame`` (what a
+    publisher sends) is removed so the body starts with ``onMetaData``, as
+    SRS stores metadata (``SrsSource::on_meta_data``); anything else is returned as it
     is.
     """
     try:
@@ -238,17 +238,17 @@ class FlvWriter:
     tags.  Script tags are written at timestamp 0, as SRS and srs-librtmp
     do.
 
-    @ivar tags_written: tags written so far.
-    @ivar dropped: data messages L{write_media} left out.
+    :ivar tags_written: tags written so far.
+    :ivar dropped: data messages :meth:`write_media` left out.
     """
 
     def __init__(
         self, target: str | os.PathLike[str] | BinaryIO | IO[bytes], *, header: bool = True
     ) -> None:
         """
-        @param target: a path (created or truncated, closed by L{close}) or
-            a binary file object (left open by L{close}).
-        @param header: write the file header; C{False} to append tags.
+        :param target: a path (created or truncated, closed by :meth:`close`) or
+            a binary file object (left open by :meth:`close`).
+        :param header: write the file header; ``False`` to append tags.
         """
         if isinstance(target, str | os.PathLike):
             self._file: BinaryIO | IO[bytes] = open(target, "wb")  # noqa: SIM115
@@ -265,7 +265,7 @@ class FlvWriter:
         """
         Write one tag.
 
-        @raise FlvError: an unknown tag type, a negative timestamp or a body
+        :raises FlvError: an unknown tag type, a negative timestamp or a body
             over 16 MiB.
         """
         if tag_type == TagType.SCRIPT:
@@ -274,16 +274,16 @@ class FlvWriter:
         self.tags_written += 1
 
     def write(self, tag: FlvTag) -> None:
-        """Write an L{FlvTag}."""
+        """Write an :class:`FlvTag`."""
         self.write_tag(tag.tag_type, tag.timestamp, tag.payload)
 
     def write_media(self, media: Media) -> bool:
         """
-        Write a message a player received, as C{srs_rtmp_dump} does: audio,
-        video and metadata (as C{onMetaData}); other data messages
-        (C{|RtmpSampleAccess}, C{onStatus}, C{onTextData}...) are dropped.
+        Write a message a player received, as ``srs_rtmp_dump`` does: audio,
+        video and metadata (as ``onMetaData``); other data messages
+        (``|RtmpSampleAccess``, ``onStatus``, ``onTextData``...) are dropped.
 
-        @return: whether it was written.
+        :return: whether it was written.
         """
         if media.message_type_id in (MessageType.AUDIO, MessageType.VIDEO):
             self.write_tag(media.message_type_id, media.timestamp, media.payload)
@@ -324,24 +324,24 @@ def ingest(
     on_tag: Callable[[FlvTag], None] | None = None,
 ) -> defer.Deferred[int]:
     """
-    Publish FLV tags on a publishing L{RtmpClientProtocol}.
+    Publish FLV tags on a publishing ``RtmpClientProtocol``.
 
-    Each tag goes out with L{RtmpClientProtocol.send_message}, with the
+    Each tag goes out with ``RtmpClientProtocol.send_message``, with the
     file's timestamps (plus the loop offset).  Before each one, ingest
     waits until the connection is writable.
 
-    @param tags: the tags; to C{loop} they must be iterable again (a list,
-        an L{FlvFile}), not an iterator.
-    @param clock: paces the tags (the reactor, or a Clock in tests).
-    @param realtime: send each audio/video tag when its timestamp is due,
+    :param tags: the tags; to ``loop`` they must be iterable again (a list,
+        an :class:`FlvFile`), not an iterator.
+    :param clock: paces the tags (the reactor, or a Clock in tests).
+    :param realtime: send each audio/video tag when its timestamp is due,
         measured from the first one; otherwise as fast as the connection
         takes them.
-    @param loop: start again at the end, audio/video timestamps continuing
+    :param loop: start again at the end, audio/video timestamps continuing
         one frame interval after the last; script tags are sent on the first
         pass only.  Runs until cancelled or until sending fails.
-    @param on_tag: called with every tag as sent (timestamp included).
-    @return: a Deferred firing with the number of tags sent, or failing
-        with L{FlvError} (a broken file) or L{RtmpClientError} (the
+    :param on_tag: called with every tag as sent (timestamp included).
+    :return: a Deferred firing with the number of tags sent, or failing
+        with :class:`FlvError` (a broken file) or ``RtmpClientError`` (the
         connection).  Cancelling it stops the ingest.
     """
     if loop and iter(tags) is tags:

@@ -1,34 +1,34 @@
 # -*- test-case-name: tests.test_client_raw -*-
 """
 Raw H.264 (Annex B) and raw AAC (ADTS) to FLV tags, for publishing elementary
-streams over RTMP: srs-librtmp's C{srs_h264_write_raw_frames} and
-C{srs_audio_write_raw_frame} (``rtmp.md`` 10.2), without the socket.
+streams over RTMP: srs-librtmp's ``srs_h264_write_raw_frames`` and
+``srs_audio_write_raw_frame`` (``srs_librtmp.cpp``), without the socket.
 
-H.264 (L{H264RawPublisher}):
+H.264 (:class:`H264RawPublisher`):
 
 * SPS and PPS are collected from the stream; the sequence header
-  (AVCDecoderConfigurationRecord, ``media.md`` 2.1) is built from them and
+  (AVCDecoderConfigurationRecord, ISO/IEC 14496-15 5.2.4.1) is built from them and
   sent before the first frame, and again before a frame only when the SPS
   or PPS changed.  A repeated SPS/PPS sends nothing (SRS #204).
 * Frames before the first SPS and PPS are dropped (SRS #203).
 * The slice NALUs of one call (types 1 and 5) go out in one video message,
   length-prefixed (AVCC); IDR makes it a keyframe; the composition time is
-  C{pts - dts}.  Other NALUs (AUD, SEI...) are left out, as in SRS.  Unlike
+  ``pts - dts``.  Other NALUs (AUD, SEI...) are left out, as in SRS.  Unlike
   srs-librtmp, which sends one message per NALU, a multi-slice picture is
   one message, as RTMP players expect.
 
-L{AccessUnitSplitter} cuts an Annex-B byte stream (an C{.h264} file) into
+:class:`AccessUnitSplitter` cuts an Annex-B byte stream (an ``.h264`` file) into
 access units (H.264 7.4.1.2.3), so that a tool can give each its own dts.
 
-AAC (L{AacRawPublisher}): the AudioSpecificConfig is built from the first
-ADTS header (object type = ADTS profile + 1, ``media.md`` 2.6) and sent once
+AAC (:class:`AacRawPublisher`): the AudioSpecificConfig is built from the first
+ADTS header (object type = ADTS profile + 1, ``srs_codec_aac_ts2rtmp``) and sent once
 as the sequence header, again only if it changes; each frame goes out
-without its ADTS header, with the FLV audio byte C{0xAF} (AAC, 44 kHz,
+without its ADTS header, with the FLV audio byte ``0xAF`` (AAC, 44 kHz,
 16 bit, stereo: the values the FLV format fixes for AAC).
-L{AdtsSplitter} cuts an ADTS byte stream into frames.
+:class:`AdtsSplitter` cuts an ADTS byte stream into frames.
 
-Everything here is pure: no Twisted, no I/O; tags come back as L{FlvTag}s,
-ready for L{RtmpClientProtocol.send_message} or L{ingest}.
+Everything here is pure: no Twisted, no I/O; tags come back as :class:`FlvTag` objects,
+ready for ``RtmpClientProtocol.send_message`` or ``ingest``.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def avc_decoder_configuration_record(sps: bytes, pps: bytes) -> bytes:
     An AVCDecoderConfigurationRecord (ISO 14496-15 5.2.4.1) with one SPS, one
     PPS and 4-byte NALU lengths, as SRS builds it for raw H.264.
 
-    @raise AvcError: the SPS is shorter than its NAL header and the profile,
+    :raises AvcError: the SPS is shorter than its NAL header and the profile,
         constraint and level bytes, or a parameter set is over 64 KiB.
     """
     if len(sps) < 4:
@@ -113,7 +113,7 @@ def avc_decoder_configuration_record(sps: bytes, pps: bytes) -> bytes:
 
 def avc_sequence_header(sps: bytes, pps: bytes) -> bytes:
     """
-    The video payload of an H.264 sequence header: C{17 00 000000} and the
+    The video payload of an H.264 sequence header: ``17 00 000000`` and the
     record.
     """
     prefix = bytes((FrameType.KEYFRAME << 4 | VideoCodec.AVC, AVC_PACKET_SEQUENCE_HEADER, 0, 0, 0))
@@ -126,7 +126,7 @@ def avc_video_payload(nalus: list[bytes], keyframe: bool, composition_time: int 
     composition time (signed 24 bits, milliseconds), then the NALUs with
     4-byte lengths.
 
-    @raise AvcError: the composition time does not fit 24 bits.
+    :raises AvcError: the composition time does not fit 24 bits.
     """
     if not -0x800000 <= composition_time <= 0x7FFFFF:
         raise AvcError(f"composition time {composition_time} ms does not fit 24 bits")
@@ -139,14 +139,14 @@ class H264RawPublisher:
     """
     Annex-B H.264 to FLV video tags; see the module docstring.
 
-    @ivar sps: the latest SPS seen, or C{None}.
-    @ivar pps: the latest PPS seen, or C{None}.
-    @ivar sequence_headers: sequence headers produced.
-    @ivar frames: frames produced.
-    @ivar dropped_frames: frames dropped for want of an SPS and PPS (#203).
-    @ivar duplicate_sps: SPS NALUs equal to the current one (#204).
-    @ivar duplicate_pps: PPS NALUs equal to the current one (#204).
-    @ivar ignored_nalus: NALUs that are neither parameter sets nor slices.
+    :ivar sps: the latest SPS seen, or ``None``.
+    :ivar pps: the latest PPS seen, or ``None``.
+    :ivar sequence_headers: sequence headers produced.
+    :ivar frames: frames produced.
+    :ivar dropped_frames: frames dropped for want of an SPS and PPS (#203).
+    :ivar duplicate_sps: SPS NALUs equal to the current one (#204).
+    :ivar duplicate_pps: PPS NALUs equal to the current one (#204).
+    :ivar ignored_nalus: NALUs that are neither parameter sets nor slices.
     """
 
     def __init__(self) -> None:
@@ -164,18 +164,18 @@ class H264RawPublisher:
         """
         Take one frame (or any run of NALUs) with start codes.
 
-        @param dts: milliseconds.
-        @param pts: milliseconds; C{None} means C{dts}.
-        @return: the tags to send, in order: possibly a sequence header,
+        :param dts: milliseconds.
+        :param pts: milliseconds; ``None`` means ``dts``.
+        :return: the tags to send, in order: possibly a sequence header,
             then possibly the frame.
-        @raise AvcError: C{annexb} does not start with a start code, or an
+        :raises AvcError: ``annexb`` does not start with a start code, or an
             SPS is malformed.
         """
         return self.write_nalus(split_annexb(annexb), dts, pts)
 
     def write_nalus(self, nalus: list[bytes], dts: int, pts: int | None = None) -> list[FlvTag]:
         """
-        As L{write_frame}, for NALUs already split (without start codes).
+        As :meth:`write_frame`, for NALUs already split (without start codes).
         """
         slices: list[bytes] = []
         keyframe = False
@@ -214,8 +214,8 @@ class H264RawPublisher:
 class AccessUnitSplitter:
     """
     Cut an Annex-B byte stream into access units (lists of NALUs without
-    start codes), incrementally: feed bytes with L{receive_data}, and call
-    L{flush} at the end of the stream.
+    start codes), incrementally: feed bytes with :meth:`receive_data`, and call
+    :meth:`flush` at the end of the stream.
 
     A new access unit starts, once the current one holds a slice, at an
     AUD, SPS, PPS, SEI (or NALU types 14..18), or at a slice whose
@@ -234,8 +234,8 @@ class AccessUnitSplitter:
 
     def receive_data(self, data: bytes) -> list[list[bytes]]:
         """
-        @return: the access units these bytes complete.
-        @raise AvcError: the stream does not start with a start code, or a
+        :return: the access units these bytes complete.
+        :raises AvcError: the stream does not start with a start code, or a
             NALU is longer than the limit.
         """
         buffer = self._buffer
@@ -271,7 +271,7 @@ class AccessUnitSplitter:
         """
         End of stream.
 
-        @return: the last access unit(s).
+        :return: the last access unit(s).
         """
         out: list[list[bytes]] = []
         if self._start is not None:
@@ -308,11 +308,11 @@ class AdtsHeader:
     """
     The fields of an ADTS header that matter for RTMP.
 
-    @ivar profile: the 2-bit ADTS profile (object type - 1).
-    @ivar sample_rate_index: samplingFrequencyIndex, 0..12.
-    @ivar channels: channelConfiguration, 0..7.
-    @ivar frame_length: the whole frame, header included.
-    @ivar header_length: 7, or 9 with a CRC.
+    :ivar profile: the 2-bit ADTS profile (object type - 1).
+    :ivar sample_rate_index: samplingFrequencyIndex, 0..12.
+    :ivar channels: channelConfiguration, 0..7.
+    :ivar frame_length: the whole frame, header included.
+    :ivar header_length: 7, or 9 with a CRC.
     """
 
     profile: int
@@ -342,9 +342,9 @@ class AdtsHeader:
 
 def parse_adts_header(data: bytes | bytearray, offset: int = 0) -> AdtsHeader:
     """
-    Parse the ADTS header at C{offset}.
+    Parse the ADTS header at ``offset``.
 
-    @raise AacError: fewer than 7 bytes, no syncword, a reserved sampling
+    :raises AacError: fewer than 7 bytes, no syncword, a reserved sampling
         index, or a frame length shorter than its header.
     """
     if len(data) - offset < 7:
@@ -376,8 +376,8 @@ class AdtsSplitter:
 
     def receive_data(self, data: bytes) -> list[bytes]:
         """
-        @return: the frames these bytes complete.
-        @raise AacError: bytes that are not ADTS.
+        :return: the frames these bytes complete.
+        :raises AacError: bytes that are not ADTS.
         """
         buffer = self._buffer
         buffer += data
@@ -397,7 +397,7 @@ class AdtsSplitter:
         """
         End of stream.
 
-        @raise AacError: the stream ended inside a frame.
+        :raises AacError: the stream ended inside a frame.
         """
         if self._buffer:
             held = len(self._buffer)
@@ -409,9 +409,9 @@ class AacRawPublisher:
     """
     ADTS AAC to FLV audio tags; see the module docstring.
 
-    @ivar config: the AudioSpecificConfig last sent, or C{None}.
-    @ivar sequence_headers: sequence headers produced.
-    @ivar frames: frames produced.
+    :ivar config: the AudioSpecificConfig last sent, or ``None``.
+    :ivar sequence_headers: sequence headers produced.
+    :ivar frames: frames produced.
     """
 
     def __init__(self) -> None:
@@ -432,10 +432,10 @@ class AacRawPublisher:
         Take one or more whole ADTS frames.  Each frame after the first is
         stamped one frame duration later than the one before.
 
-        @param timestamp: milliseconds, for the first frame.
-        @return: the tags to send: possibly a sequence header, then one tag
+        :param timestamp: milliseconds, for the first frame.
+        :return: the tags to send: possibly a sequence header, then one tag
             per frame.
-        @raise AacError: not ADTS, or a frame cut short.
+        :raises AacError: not ADTS, or a frame cut short.
         """
         tags: list[FlvTag] = []
         at = 0

@@ -1,10 +1,10 @@
 # -*- test-case-name: tests.test_client_rtmp -*-
 """
-The RTMP client on Twisted: srs-librtmp's job (``rtmp.md`` 10), for the
+The RTMP client on Twisted: srs-librtmp's job (``trunk/src/libs/srs_librtmp.cpp``), for the
 tools, the load tester and the tests.
 
-L{RtmpClientProtocol} drives the sans-IO L{ClientSession} the way the
-server protocol drives its session (``STYLE.md`` 3): bytes in, events out,
+:class:`RtmpClientProtocol` drives the sans-IO :class:`ClientSession` the way the
+server protocol drives its session: bytes in, events out,
 each event dispatched, then whatever the session queued is written.  The
 calls a user makes return Deferreds::
 
@@ -17,7 +17,7 @@ calls a user makes return Deferreds::
     yield client.play(sink=messages.append)  # fires on Play.Start
     ...                                    # every Media reaches the sink
 
-What goes on the wire is SRS's client (``rtmp.md`` 8.1): a complex
+What goes on the wire is SRS's client (``SrsRtmpClient``): a complex
 handshake by default (``simple_handshake=True`` for srs-librtmp's), connect
 with SRS's command object and Window Ack Size 2500000; publish as
 releaseStream, FCPublish, createStream, then Set Chunk Size 60000 and
@@ -26,17 +26,17 @@ SetBufferLength 1000 ms, Set Chunk Size 60000.  Media goes out on
 srs-librtmp's chunk streams (audio 7, video 6, data 4) with the timestamps
 given; media received is handed over with the timestamps received.
 
-Unlike srs-librtmp, L{RtmpClientProtocol.publish} and
-L{RtmpClientProtocol.play} wait for the server's ``onStatus``, so a refused
+Unlike srs-librtmp, :meth:`RtmpClientProtocol.publish` and
+:meth:`RtmpClientProtocol.play` wait for the server's ``onStatus``, so a refused
 publish (stream busy: SRS closes the connection) or an unknown vhost comes
-back as an L{RtmpClientError} instead of a silent hang.
+back as an :class:`RtmpClientError` instead of a silent hang.
 
 Back-pressure.  The protocol registers itself with its transport as a
 streaming producer, so it knows when the socket's buffer is full
-(L{RtmpClientProtocol.writable}); a publisher that must not buffer without
-bound waits on L{RtmpClientProtocol.wait_writable} before each message, as
-L{srstwist.client.flv_file.ingest} does.  A player that cannot keep up calls
-L{RtmpClientProtocol.pause_reading}, which stops reading from the socket.
+(:attr:`RtmpClientProtocol.writable`); a publisher that must not buffer without
+bound waits on :meth:`RtmpClientProtocol.wait_writable` before each message, as
+:func:`srstwist.client.flv_file.ingest` does.  A player that cannot keep up calls
+:meth:`RtmpClientProtocol.pause_reading`, which stops reading from the socket.
 """
 
 from __future__ import annotations
@@ -134,18 +134,18 @@ class RtmpClientProtocol(Protocol):
     """
     One connection to an RTMP server, client role.  See the module docstring.
 
-    The L{IPushProducer} methods are the transport's: it calls
-    L{pauseProducing} when its write buffer is full and L{resumeProducing}
+    The :data:`IPushProducer` methods are the transport's: it calls
+    :meth:`pauseProducing` when its write buffer is full and :meth:`resumeProducing`
     when it has drained.
 
-    @ivar url: the parsed URL when made by L{connect_rtmp}, else C{None}.
-    @ivar stream_name: the stream being published or played.
-    @ivar media_sink: receives every media message (see L{MediaSink}).
-    @ivar server_info: the connect C{_result}, once connected.
-    @ivar statuses: the last C{onStatus} messages received, oldest first.
-    @ivar bytes_sent: bytes written to the transport (handshake included).
-    @ivar bytes_received: bytes received (handshake included).
-    @ivar media_received: media messages handed to the sink.
+    :ivar url: the parsed URL when made by :func:`connect_rtmp`, else ``None``.
+    :ivar stream_name: the stream being published or played.
+    :ivar media_sink: receives every media message (see :data:`MediaSink`).
+    :ivar server_info: the connect ``_result``, once connected.
+    :ivar statuses: the last ``onStatus`` messages received, oldest first.
+    :ivar bytes_sent: bytes written to the transport (handshake included).
+    :ivar bytes_received: bytes received (handshake included).
+    :ivar media_received: media messages handed to the sink.
     """
 
     log = Logger()
@@ -161,11 +161,11 @@ class RtmpClientProtocol(Protocol):
         close_timeout: float = CLOSE_TIMEOUT,
     ) -> None:
         """
-        @param clock: schedules timeouts; the reactor, or a Clock in tests.
-        @param simple_handshake: send srs-librtmp's unsigned C1 instead of
+        :param clock: schedules timeouts; the reactor, or a Clock in tests.
+        :param simple_handshake: send srs-librtmp's unsigned C1 instead of
             the complex (schema 1) handshake SRS's own client uses.
-        @param random_bytes: the handshake's randomness.
-        @param close_timeout: see L{CLOSE_TIMEOUT}.
+        :param random_bytes: the handshake's randomness.
+        :param close_timeout: see :data:`CLOSE_TIMEOUT`.
         """
         self.clock = clock
         self.cid = next_cid()
@@ -259,7 +259,7 @@ class RtmpClientProtocol(Protocol):
             waiter.callback(None)
 
     def stopProducing(self) -> None:
-        """The transport is going away; L{connectionLost} follows."""
+        """The transport is going away; :meth:`connectionLost` follows."""
         self._writable = False
 
     # -- public: state -----------------------------------------------------
@@ -271,20 +271,20 @@ class RtmpClientProtocol(Protocol):
 
     @property
     def is_open(self) -> bool:
-        """Whether the connection is up and L{close} was not called."""
+        """Whether the connection is up and :meth:`close` was not called."""
         return self.transport is not None and not self._lost and not self._closing
 
     @property
     def state(self) -> ClientState:
-        """The session's phase (L{ClientState})."""
+        """The session's phase (:class:`ClientState`)."""
         if self.session is None:
             return ClientState.HANDSHAKE
         return self.session.state
 
     def wait_writable(self) -> defer.Deferred[None]:
         """
-        @return: a Deferred firing once the transport takes more data: at
-            once when it does now.  It fails with L{RtmpClientError} if the
+        :return: a Deferred firing once the transport takes more data: at
+            once when it does now.  It fails with :class:`RtmpClientError` if the
             connection is lost first.
         """
         if self._lost or self._closing:
@@ -297,7 +297,7 @@ class RtmpClientProtocol(Protocol):
 
     def wait_closed(self) -> defer.Deferred[None]:
         """
-        @return: a Deferred firing (with C{None}) when the connection is
+        :return: a Deferred firing (with ``None``) when the connection is
             gone, whoever closed it.
         """
         if self._lost:
@@ -312,7 +312,7 @@ class RtmpClientProtocol(Protocol):
             self.transport.pauseProducing()  # type: ignore[attr-defined]
 
     def resume_reading(self) -> None:
-        """Read from the socket again after L{pause_reading}."""
+        """Read from the socket again after :meth:`pause_reading`."""
         if self.transport is not None:
             self.transport.resumeProducing()  # type: ignore[attr-defined]
 
@@ -329,11 +329,11 @@ class RtmpClientProtocol(Protocol):
         """
         Send ``connect`` once the handshake is done.
 
-        @param app: default: the app of C{tc_url} (``rtmp.md`` 6.1).
-        @param args: an Object sent as the fourth connect value.
-        @return: a Deferred firing with the connect C{_result} (also kept as
-            L{server_info}), or failing with L{RtmpClientError} on
-            C{_error}, C{NetConnection.Connect.Rejected} or a lost connection.
+        :param app: default: the app of ``tc_url`` (as ``srs_discovery_tc_url`` finds it).
+        :param args: an Object sent as the fourth connect value.
+        :return: a Deferred firing with the connect ``_result`` (also kept as
+            :attr:`server_info`), or failing with :class:`RtmpClientError` on
+            ``_error``, ``NetConnection.Connect.Rejected`` or a lost connection.
             Cancelling it drops the connection.
         """
         if app is None:
@@ -356,15 +356,15 @@ class RtmpClientProtocol(Protocol):
         self, stream: str | None = None, *, timeout: float | None = STREAM_TIMEOUT
     ) -> defer.Deferred[None]:
         """
-        Publish C{stream} the FMLE way (``rtmp.md`` 8.1): releaseStream,
+        Publish ``stream`` the FMLE way (``SrsRtmpClient::fmle_publish``): releaseStream,
         FCPublish and createStream at once, then Set Chunk Size and
         ``publish`` when the stream exists.
 
-        @param stream: default: the stream of L{url}.
-        @param timeout: seconds to wait for NetStream.Publish.Start, or
-            C{None}; past it the call fails and the connection is dropped.
-        @return: a Deferred firing on NetStream.Publish.Start, failing with
-            L{RtmpClientError} on an error status, C{_error} or a lost
+        :param stream: default: the stream of :attr:`url`.
+        :param timeout: seconds to wait for NetStream.Publish.Start, or
+            ``None``; past it the call fails and the connection is dropped.
+        :return: a Deferred firing on NetStream.Publish.Start, failing with
+            :class:`RtmpClientError` on an error status, ``_error`` or a lost
             connection (SRS closes the connection of a refused publisher,
             e.g. when the stream is busy).  Cancelling it drops the
             connection.
@@ -395,16 +395,16 @@ class RtmpClientProtocol(Protocol):
         timeout: float | None = STREAM_TIMEOUT,
     ) -> defer.Deferred[None]:
         """
-        Play C{stream} (``rtmp.md`` 8.1): createStream, then ``play``,
+        Play ``stream`` (``SrsRtmpClient::play``): createStream, then ``play``,
         SetBufferLength and Set Chunk Size when the stream exists.
 
-        @param stream: default: the stream of L{url}.
-        @param duration: milliseconds of stream time to play (SRS #45);
-            C{None} for all of it.
-        @param sink: sets L{media_sink} before anything can arrive.
-        @param timeout: as for L{publish}, for NetStream.Play.Start.
-        @return: a Deferred firing on NetStream.Play.Start, failing with
-            L{RtmpClientError} as L{publish}'s does.
+        :param stream: default: the stream of :attr:`url`.
+        :param duration: milliseconds of stream time to play (SRS #45);
+            ``None`` for all of it.
+        :param sink: sets :attr:`media_sink` before anything can arrive.
+        :param timeout: as for :meth:`publish`, for NetStream.Play.Start.
+        :return: a Deferred firing on NetStream.Play.Start, failing with
+            :class:`RtmpClientError` as :meth:`publish`'s does.
         """
         name = self._stream_argument(stream)
         session = self._connected_session(f"play {name}")
@@ -434,12 +434,12 @@ class RtmpClientProtocol(Protocol):
         message_type_id: int | None = None,
     ) -> None:
         """
-        Publish one audio, video or data message with C{timestamp} as given,
-        and write it at once.  Check L{writable} (or wait on
-        L{wait_writable}) to keep the transport's buffer bounded.
+        Publish one audio, video or data message with ``timestamp`` as given,
+        and write it at once.  Check :attr:`writable` (or wait on
+        :meth:`wait_writable`) to keep the transport's buffer bounded.
 
-        @param chunk_stream_id: default: audio 7, video 6, data 4.
-        @raise RtmpClientError: not publishing, the connection is closing,
+        :param chunk_stream_id: default: audio 7, video 6, data 4.
+        :raises RtmpClientError: not publishing, the connection is closing,
             or the message cannot be encoded (a bad timestamp).
         """
         session = self._publishing_session()
@@ -458,12 +458,12 @@ class RtmpClientProtocol(Protocol):
     def send_message(self, type_id: int, timestamp: int, payload: bytes) -> None:
         """
         Publish one message by RTMP type id (srs-librtmp's
-        C{srs_rtmp_write_packet}): 8 audio, 9 video, 18 or 15 data; any
+        ``srs_rtmp_write_packet``): 8 audio, 9 video, 18 or 15 data; any
         other type goes out as it is on the data chunk stream.  FLV tag types
-        are RTMP type ids, so an L{FlvTag} goes out as
-        C{send_message(tag.tag_type, tag.timestamp, tag.payload)}.
+        are RTMP type ids, so an ``FlvTag`` goes out as
+        ``send_message(tag.tag_type, tag.timestamp, tag.payload)``.
 
-        @raise RtmpClientError: as L{send_media}.
+        :raises RtmpClientError: as :meth:`send_media`.
         """
         kind = _MESSAGE_KINDS.get(type_id)
         if kind is not None:
@@ -486,10 +486,10 @@ class RtmpClientProtocol(Protocol):
         End the session as SRS's clients do and drop the connection: a
         publisher sends FCUnpublish and deleteStream, a player deleteStream;
         then the socket is closed once its buffer is written, or aborted
-        after L{CLOSE_TIMEOUT} seconds.  Pending calls fail with
-        L{RtmpClientError}.
+        after :data:`CLOSE_TIMEOUT` seconds.  Pending calls fail with
+        :class:`RtmpClientError`.
 
-        @return: a Deferred firing when the connection is gone.
+        :return: a Deferred firing when the connection is gone.
         """
         if self.transport is None:
             return defer.succeed(None)
@@ -543,8 +543,8 @@ class RtmpClientProtocol(Protocol):
 
     def call_received(self, event: Call) -> None:
         """
-        A command from the server other than a reply or C{onStatus}
-        (C{onBWDone}, C{onFCPublish}...).  Does nothing; override it to act.
+        A command from the server other than a reply or ``onStatus``
+        (``onBWDone``, ``onFCPublish``...).  Does nothing; override it to act.
         """
 
     def _on_media(self, event: Media) -> None:
@@ -664,7 +664,7 @@ class RtmpClientProtocol(Protocol):
         self._abort(f"{waiter.what} timed out")
 
     def _run(self, send: Callable[[], None], key: str) -> None:
-        """Call the session; a refusal fails the waiter under C{key}."""
+        """Call the session; a refusal fails the waiter under ``key``."""
         try:
             send()
         except (RtmpError, RtmpClientError) as e:
@@ -679,7 +679,7 @@ class RtmpClientProtocol(Protocol):
             self.transport.writeSequence(pieces)
 
     def _abort(self, why: str) -> None:
-        """Drop the connection now; waiters fail in L{connectionLost}."""
+        """Drop the connection now; waiters fail in :meth:`connectionLost`."""
         if self._lost or self._abort_reason is not None:
             return
         self._abort_reason = why
@@ -695,7 +695,7 @@ class RtmpClientProtocol(Protocol):
 
 
 def _describe(reply: Result | Error) -> str:
-    """The code and description of a C{_result}/C{_error}'s info Object."""
+    """The code and description of a ``_result``/``_error``'s info Object."""
     for value in (*reply.args, reply.command_object):
         if isinstance(value, Amf0Object):
             code = value.get("code")
@@ -710,13 +710,13 @@ def _describe(reply: Result | Error) -> str:
 
 
 class RtmpClientFactory(Factory):
-    """Makes one L{RtmpClientProtocol} per connection with the given options."""
+    """Makes one :class:`RtmpClientProtocol` per connection with the given options."""
 
     noisy = False
 
     def __init__(self, clock: IReactorTime, **options: Any) -> None:
         """
-        @param options: keyword arguments for L{RtmpClientProtocol}.
+        :param options: keyword arguments for :class:`RtmpClientProtocol`.
         """
         self.clock = clock
         self.options = options
@@ -742,20 +742,20 @@ def connect_rtmp(
 ) -> defer.Deferred[RtmpClientProtocol]:
     """
     Connect to an RTMP URL: TCP connect, handshake and ``connect``, all
-    within C{timeout} seconds.
+    within ``timeout`` seconds.
 
-    @param reactor: an L{IReactorTCP} and L{IReactorTime} provider.
-    @param url: C{rtmp://host[:port]/app[/...]/stream[?query]}.
-    @param args: an Object sent as the fourth connect value.
-    @param tc_url: overrides the generated C{tcUrl}
-        (C{srs_rtmp_set_connect_args}).
-    @param require_stream: refuse a URL without a stream name.
-    @param endpoint: an L{IStreamClientEndpoint} to use instead of a
-        L{HostnameEndpoint} for the URL's host and port (tests, proxies).
-    @param options: keyword arguments for L{RtmpClientProtocol}
-        (C{simple_handshake}, C{media_sink}...).
-    @return: a Deferred firing with the connected protocol, its L{url} set,
-        or failing with L{RtmpClientError} (bad URL, host not found,
+    :param reactor: an ``IReactorTCP`` and :data:`IReactorTime` provider.
+    :param url: ``rtmp://host[:port]/app[/...]/stream[?query]``.
+    :param args: an Object sent as the fourth connect value.
+    :param tc_url: overrides the generated ``tcUrl``
+        (``srs_rtmp_set_connect_args``).
+    :param require_stream: refuse a URL without a stream name.
+    :param endpoint: an ``IStreamClientEndpoint`` to use instead of a
+        :class:`HostnameEndpoint` for the URL's host and port (tests, proxies).
+    :param options: keyword arguments for :class:`RtmpClientProtocol`
+        (``simple_handshake``, ``media_sink``...).
+    :return: a Deferred firing with the connected protocol, its ``url`` set,
+        or failing with :class:`RtmpClientError` (bad URL, host not found,
         connection refused, timeout, connect refused).  Cancelling it
         abandons the attempt.
     """

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_client_rtmp -*-
 """
-RTMP URLs as srs-librtmp takes them apart (``rtmp.md`` 10.1), and the
+RTMP URLs as srs-librtmp takes them apart (``srs_librtmp_context_parse_uri``), and the
 client's one exception.
 """
 
@@ -17,7 +17,7 @@ class RtmpClientError(Exception):
     """
     The one error of the RTMP client: a bad URL, a connection that could not
     be made or was lost, a call the server refused, a timeout, or a call made
-    in the wrong state.  C{str(error)} is a sentence a command-line tool can
+    in the wrong state.  ``str(error)`` is a sentence a command-line tool can
     print as it is.
     """
 
@@ -26,18 +26,18 @@ class RtmpClientError(Exception):
 class RtmpUrl:
     """
     An ``rtmp://host[:port]/app[/...]/stream[?query]`` URL taken apart as
-    srs-librtmp does (``rtmp.md`` 10.1): the stream is the last path segment,
-    its query moves into the connect C{tcUrl}.
+    srs-librtmp does (``srs_librtmp_context_parse_uri``): the stream is the last path segment,
+    its query moves into the connect ``tcUrl``.
 
-    @ivar url: the URL as given.
-    @ivar host: the host to connect to.
-    @ivar port: the TCP port (1935 unless given).
-    @ivar vhost: the host, or the vhost named in the query.
-    @ivar app: the application, e.g. C{live} or C{live/sub}.
-    @ivar stream: the stream name without its query (C{""} if none).
-    @ivar param: the query with its C{?}, or C{""}.
-    @ivar tc_url: the C{tcUrl} sent in connect (``rtmp.md`` 6.4, plus the
-        param, as srs-librtmp sends it).
+    :ivar url: the URL as given.
+    :ivar host: the host to connect to.
+    :ivar port: the TCP port (1935 unless given).
+    :ivar vhost: the host, or the vhost named in the query.
+    :ivar app: the application, e.g. ``live`` or ``live/sub``.
+    :ivar stream: the stream name without its query (``""`` if none).
+    :ivar param: the query with its ``?``, or ``""``.
+    :ivar tc_url: the ``tcUrl`` sent in connect (``srs_generate_tc_url``, plus
+        the param, as srs-librtmp sends it).
     """
 
     url: str
@@ -54,9 +54,9 @@ def parse_rtmp_url(url: str, *, require_stream: bool = True) -> RtmpUrl:
     """
     Take an RTMP URL apart.
 
-    @param require_stream: refuse a URL without a stream name.
-    @raise RtmpClientError: not an C{rtmp://} URL, no host, a bad port, no
-        app, or (with C{require_stream}) no stream.
+    :param require_stream: refuse a URL without a stream name.
+    :raises RtmpClientError: not an ``rtmp://`` URL, no host, a bad port, no
+        app, or (with ``require_stream``) no stream.
     """
     expected = "expected rtmp://host[:port]/app/stream"
     if not url.lower().startswith("rtmp://"):

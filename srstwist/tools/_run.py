@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_tools_cli -*-
 """
 What the srs-librtmp console tools share: running a Deferred-returning
-body under the reactor with L{twisted.internet.task.react}, turning the
+body under the reactor with :func:`twisted.internet.task.react`, turning the
 failures a user can cause (a bad URL, a server that cannot be reached or
 refuses, a broken file, a timeout) into one line on standard error and
 exit status 1, stopping cleanly on SIGINT/SIGTERM, and a few argparse
@@ -68,7 +68,7 @@ Body = Callable[[Any], Awaitable[int | None]]
 
 
 class ToolError(Exception):
-    """A failure a tool explains in one sentence (C{str(error)})."""
+    """A failure a tool explains in one sentence (``str(error)``)."""
 
 
 #: The failures reported as one line and exit status 1 (no traceback).
@@ -97,13 +97,13 @@ def describe_error(error: BaseException) -> str:
 
 
 def say(prog: str, text: str) -> None:
-    """Write C{prog: text} to standard error at once."""
+    """Write ``prog: text`` to standard error at once."""
     sys.stderr.write(f"{prog}: {text}\n")
     sys.stderr.flush()
 
 
 def fail(prog: str, message: str) -> int:
-    """Report a failure in one line; return L{EXIT_FAILURE}."""
+    """Report a failure in one line; return :data:`EXIT_FAILURE`."""
     say(prog, f"error: {message}")
     return EXIT_FAILURE
 
@@ -112,7 +112,7 @@ def check_url(prog: str, url: str) -> RtmpUrl | None:
     """
     Parse an RTMP URL before the reactor starts.
 
-    @return: the parsed URL, or C{None} after reporting why it is bad.
+    :return: the parsed URL, or ``None`` after reporting why it is bad.
     """
     try:
         return parse_rtmp_url(url)
@@ -164,7 +164,7 @@ def add_rtmp_options(parser: argparse.ArgumentParser, timeout_help: str) -> None
 
 class Watchdog:
     """
-    Calls C{expired} once C{seconds} pass without a L{kick}: the "no
+    Calls ``expired`` once ``seconds`` pass without a :meth:`kick`: the "no
     progress" timeout of a tool.
     """
 
@@ -222,7 +222,7 @@ def _interrupt(finished: defer.Deferred[None], reactor: Any) -> defer.Deferred[N
     The reactor is stopping: after the job ended (nothing to do), or on
     SIGINT/SIGTERM.  Then cancel the job, whose coroutine may finish its
     work (close the connection, complete the file), and hold the shutdown
-    until it has, for at most L{SHUTDOWN_GRACE} seconds.
+    until it has, for at most :data:`SHUTDOWN_GRACE` seconds.
     """
     if finished.called:
         return None
@@ -244,16 +244,16 @@ def _interrupt(finished: defer.Deferred[None], reactor: Any) -> defer.Deferred[N
 
 def run(prog: str, body: Body, *, verbose: bool = False) -> int:
     """
-    Run C{body} under the global reactor until it ends; report how.
+    Run ``body`` under the global reactor until it ends; report how.
 
-    @param prog: the tool's name, for messages.
-    @param body: the job; its result is the exit status (C{None}: 0).  An
-        expected failure (L{EXPECTED_ERRORS}) becomes one line on stderr
+    :param prog: the tool's name, for messages.
+    :param body: the job; its result is the exit status (``None``: 0).  An
+        expected failure (:data:`EXPECTED_ERRORS`) becomes one line on stderr
         and status 1; cancellation (SIGINT/SIGTERM while it runs) status
         130 unless the body handles it; anything else a traceback and 1.
-    @param verbose: show the client library's log (info and up) on stderr;
+    :param verbose: show the client library's log (info and up) on stderr;
         otherwise only its errors.
-    @return: the exit status.
+    :return: the exit status.
     """
     _start_logging(verbose)
 

@@ -1,16 +1,17 @@
 # -*- test-case-name: tests.test_tools_cli -*-
 """
-``srs-ingest-flv -i FILE -y URL [--loop] [--no-realtime]``: publish an FLV
-file over RTMP at real-time pace, as srs-librtmp's C{srs_ingest_flv}
-(``rtmp.md`` 10.3), with L{srstwist.client.flv_file.ingest}: each tag goes
+``srs-ingest-flv -i FILE -y URL [--loop] [--no-realtime]``: publish an
+FLV file over RTMP at real-time pace, as srs-librtmp's ``srs_ingest_flv``
+(``trunk/research/librtmp/srs_ingest_flv.c``), with
+:func:`srstwist.client.flv_file.ingest`: each tag goes
 out when its timestamp is due, never faster than the connection takes it.
 
-It prints what it does, a progress line every C{--progress} seconds and a
-summary on stderr; it exits 0 at the end of the file (or, with C{--loop},
+It prints what it does, a progress line every ``--progress`` seconds and a
+summary on stderr; it exits 0 at the end of the file (or, with ``--loop``,
 when interrupted), 1 when it cannot connect or publish, the server stops
-taking data for C{--timeout} seconds, or the file is broken.
+taking data for ``--timeout`` seconds, or the file is broken.
 
-L{publish_tags} is the publishing loop the raw H.264/AAC publishers share.
+:func:`publish_tags` is the publishing loop the raw H.264/AAC publishers share.
 """
 
 from __future__ import annotations
@@ -91,17 +92,17 @@ async def publish_tags(
     what: str,
 ) -> int:
     """
-    Connect to C{url}, publish, and send C{tags} with
-    L{srstwist.client.flv_file.ingest}; close the connection however it
+    Connect to ``url``, publish, and send ``tags`` with
+    :func:`srstwist.client.flv_file.ingest`; close the connection however it
     ends.
 
-    @param args: C{timeout}, C{complex}, C{verbose}, C{loop}, C{realtime},
-        C{progress} (seconds, 0 for none).
-    @param tags: re-iterable when C{args.loop}.
-    @param what: names the source in messages.
-    @return: the exit status: 0 when all was sent (or a loop was
+    :param args: ``timeout``, ``complex``, ``verbose``, ``loop``, ``realtime``,
+        ``progress`` (seconds, 0 for none).
+    :param tags: re-iterable when ``args.loop``.
+    :param what: names the source in messages.
+    :return: the exit status: 0 when all was sent (or a loop was
         interrupted), 130 when interrupted before the end.
-    @raise ToolError: the server took nothing for too long, or there was
+    :raises ToolError: the server took nothing for too long, or there was
         nothing to send.
     """
     client: RtmpClientProtocol = await connect_rtmp(
@@ -201,9 +202,9 @@ def check_flv(path: str) -> None:
     """
     Refuse, before connecting, a file that is not FLV or has no tag.
 
-    @raise FlvError: not an FLV file, or a broken first tag.
-    @raise OSError: cannot be read.
-    @raise ToolError: no tags.
+    :raises FlvError: not an FLV file, or a broken first tag.
+    :raises OSError: cannot be read.
+    :raises ToolError: no tags.
     """
     tags = read_flv(path)
     try:
@@ -223,7 +224,7 @@ async def _ingest(reactor: Any, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The C{srs-ingest-flv} command; returns the exit status."""
+    """The ``srs-ingest-flv`` command; returns the exit status."""
     args = parse_args(argv)
     if check_url(PROG, args.output) is None:
         return EXIT_FAILURE

@@ -2,12 +2,12 @@
 """
 ``srs-h264-raw-publish -i FILE.h264 -y URL [--fps 25]`` and
 ``srs-aac-raw-publish -i FILE.aac -y URL``: publish a raw elementary stream
-over RTMP, as srs-librtmp's C{srs_h264_raw_publish} and
-C{srs_aac_raw_publish} (``rtmp.md`` 10.3), with the converters of
-L{srstwist.client.raw}.
+over RTMP, as srs-librtmp's ``srs_h264_raw_publish`` and
+``srs_aac_raw_publish`` (in SRS's ``trunk/research/librtmp``), with the converters of
+:mod:`srstwist.client.raw`.
 
-H.264: the Annex-B file is cut into access units; picture C{i} gets
-dts = pts = C{round(i * 1000 / fps)} ms (B-frames are not reordered: the
+H.264: the Annex-B file is cut into access units; picture ``i`` gets
+dts = pts = ``round(i * 1000 / fps)`` ms (B-frames are not reordered: the
 file carries no timestamps).  The sequence header is built from the SPS and
 PPS; pictures before them are dropped (SRS #203).
 
@@ -15,9 +15,9 @@ AAC: the ADTS file is cut into frames, each stamped with the time of the
 samples before it (1024 per frame at the header's sampling rate), so the
 pace is the frames' own duration (SRS's sample used a fixed 45 ms).
 
-Both send at real-time pace (C{--no-realtime}: as fast as the connection
-takes it), optionally in a loop, and exit as C{srs-ingest-flv} does.
-C{python -m srstwist.tools.raw_publish h264|aac ...} runs either.
+Both send at real-time pace (``--no-realtime``: as fast as the connection
+takes it), optionally in a loop, and exit as ``srs-ingest-flv`` does.
+``python -m srstwist.tools.raw_publish h264|aac ...`` runs either.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ async def _publish_aac(reactor: Any, args: argparse.Namespace) -> int:
 
 
 def main_h264(argv: Sequence[str] | None = None) -> int:
-    """The C{srs-h264-raw-publish} command; returns the exit status."""
+    """The ``srs-h264-raw-publish`` command; returns the exit status."""
     args = parse_h264_args(argv)
     if check_url(H264_PROG, args.output) is None:
         return EXIT_FAILURE
@@ -179,7 +179,7 @@ def main_h264(argv: Sequence[str] | None = None) -> int:
 
 
 def main_aac(argv: Sequence[str] | None = None) -> int:
-    """The C{srs-aac-raw-publish} command; returns the exit status."""
+    """The ``srs-aac-raw-publish`` command; returns the exit status."""
     args = parse_aac_args(argv)
     if check_url(AAC_PROG, args.output) is None:
         return EXIT_FAILURE
@@ -187,7 +187,7 @@ def main_aac(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """C{python -m srstwist.tools.raw_publish h264|aac ARGS...}."""
+    """``python -m srstwist.tools.raw_publish h264|aac ARGS...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"h264": main_h264, "aac": main_aac}
     if not argv or argv[0] not in commands:

@@ -1,13 +1,13 @@
 # -*- test-case-name: tests.test_tools_cli -*-
 """
 ``srs-rtmp-dump -r URL [-o FILE|-] [-d SECONDS]``: play an RTMP stream into
-an FLV file or standard output, as srs-librtmp's C{srs_rtmp_dump}
-(``rtmp.md`` 10.3): audio, video and metadata (as C{onMetaData}) are
+an FLV file or standard output, as srs-librtmp's ``srs_rtmp_dump``
+(``trunk/research/librtmp/srs_rtmp_dump.c``): audio, video and metadata (as ``onMetaData``) are
 written, other data messages are counted as dropped.
 
-It stops after C{-d} seconds (of stream time received, or of wall-clock
+It stops after ``-d`` seconds (of stream time received, or of wall-clock
 time since the first media message, whichever comes first), when no media
-arrives for C{--timeout} seconds, when the server closes the connection,
+arrives for ``--timeout`` seconds, when the server closes the connection,
 or on Ctrl-C; then it completes the file, closes the connection and prints
 one summary line on stderr.  Exit status 0, or 1 when it could not connect
 or play, or received no media at all.
@@ -57,10 +57,10 @@ The summary line (stderr):
 
 def parse_conndata(items: Iterable[str]) -> Amf0Object | None:
     """
-    The connect args Object of C{-C} options.
+    The connect args Object of ``-C`` options.
 
-    @raise ValueError: an item that is not C{O:0}, C{O:1}, C{NS:name:value},
-        C{NN:name:number} or C{NB:name:0|1}.
+    :raises ValueError: an item that is not ``O:0``, ``O:1``, ``NS:name:value``,
+        ``NN:name:number`` or ``NB:name:0|1``.
     """
     args = Amf0Object()
     given = False
@@ -298,7 +298,7 @@ async def _dump(reactor: Any, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The C{srs-rtmp-dump} command; returns the exit status."""
+    """The ``srs-rtmp-dump`` command; returns the exit status."""
     args = parse_args(argv)
     if check_url(PROG, args.rtmp) is None:
         return EXIT_FAILURE
