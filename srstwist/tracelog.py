@@ -2,27 +2,28 @@
 """
 SRS's traceable log on top of twisted.logger.
 
-Every line has SRS 2.0's shape (reference ``config-api-hooks.md`` §5.2)::
+Every line has SRS 2.0's shape (``SrsFastLog`` in ``srs_app_log.cpp``)::
 
     [2026-11-26 10:34:57.123][trace][4242][107] RTMP client ip=192.0.2.10
     [2026-11-26 10:34:58.002][warn][4242][107][104] client disconnect peer
 
 The last bracket before the message is the connection id (cid): one
-process-wide counter starting at 100 (§5.3).  Every connection-scoped object
-takes a cid from L{next_cid} and logs through a class-level
-C{log = Logger()}; the formatter reads C{event["cid"]}, else the C{cid}
-attribute of the event's C{log_source}, else the server's main cid.  So
-C{grep '\\[107\\]'} follows one client through the whole log.
+process-wide counter starting at 100
+(``SrsThreadContext::generate_id``).  Every connection-scoped object takes a
+cid from :func:`next_cid` and logs through a class-level ``log = Logger()``;
+the formatter reads ``event["cid"]``, else the ``cid`` attribute of the
+event's ``log_source``, else the server's main cid.  So
+``grep '\\[107\\]'`` follows one client through the whole log.
 
-Levels map from Twisted's to SRS's labels: debug is SRS's I{info} level
-(labelled C{debug}), info is SRS's I{trace}, warn and error are the same, and
-critical (used by C{log.failure}) prints as C{error}.  Warn and error lines
-carry an errno field, taken from the event's C{errno} key or its failure's
+Levels map from Twisted's to SRS's labels: debug is SRS's *info* level
+(labelled ``debug``), info is SRS's *trace*, warn and error are the same, and
+critical (used by ``log.failure``) prints as ``error``.  Warn and error lines
+carry an errno field, taken from the event's ``errno`` key or its failure's
 exception, 0 otherwise.
 
-L{SrsLogObserver} is the one observer of the process.  Under twistd it is
-installed as twistd's own observer (see L{twistd_observer}), so even
-Twisted's lines come out in SRS format; L{srstwist.services.log.LogService}
+:class:`SrsLogObserver` is the one observer of the process.  Under twistd it is
+installed as twistd's own observer (see :func:`twistd_observer`), so even
+Twisted's lines come out in SRS format; :class:`srstwist.services.log.LogService`
 points it at the console or a file as the config says.
 """
 
@@ -113,10 +114,10 @@ def format_srs_event(
     """
     Render one log event as an SRS log line (with its trailing newline).
 
-    @param pid: the pid to print; defaults to the current process's.
-    @param default_cid: the cid of lines that belong to no connection.
-    @param utc: print UTC instead of local time (C{utc_time on}).
-    @param color: wrap warn lines in yellow and error lines in red, as SRS
+    :param pid: the pid to print; defaults to the current process's.
+    :param default_cid: the cid of lines that belong to no connection.
+    :param utc: print UTC instead of local time (``utc_time on``).
+    :param color: wrap warn lines in yellow and error lines in red, as SRS
         does on the console.
     """
     level = event.get("log_level", LogLevel.info)
@@ -155,8 +156,8 @@ class SrsLogObserver:
     """
     Writes events as SRS lines to the console or a file, above a level.
 
-    It starts on the console at the C{trace} level, which is what a user
-    sees before the config is read; L{configure} retargets it.
+    It starts on the console at the ``trace`` level, which is what a user
+    sees before the config is read; :meth:`configure` retargets it.
     """
 
     def __init__(
@@ -173,7 +174,7 @@ class SrsLogObserver:
         self.utc = False
         self.default_cid = 0
         #: True once the observer is registered with a log publisher (by
-        #: twistd through L{twistd_observer}, or by the LogService).
+        #: twistd through :func:`twistd_observer`, or by the LogService).
         self.installed = False
 
     @property
@@ -182,10 +183,10 @@ class SrsLogObserver:
 
     def configure(self, tank: str, level: str, path: str, utc: bool) -> None:
         """
-        Point the log at C{tank} (C{console} or C{file} at C{path}) and show
-        lines at C{level} and above.
+        Point the log at ``tank`` (``console`` or ``file`` at ``path``) and show
+        lines at ``level`` and above.
 
-        @raise OSError: when the log file cannot be opened; the previous
+        :raises OSError: when the log file cannot be opened; the previous
             target is kept.
         """
         if tank == "file":
@@ -253,13 +254,13 @@ def _open_append(path: str) -> IO[str]:
     return os.fdopen(fd, "a", buffering=1, encoding="utf-8", errors="replace")
 
 
-#: The process's observer; twistd installs it through L{twistd_observer}.
+#: The process's observer; twistd installs it through :func:`twistd_observer`.
 PROCESS_OBSERVER = SrsLogObserver()
 
 
 def twistd_observer() -> Any:
     """
-    The log observer factory handed to twistd's C{--logger} by our plugin.
+    The log observer factory handed to twistd's ``--logger`` by our plugin.
 
     twistd calls it once at start and begins logging to the result, so the
     whole process logs in SRS format from the first line.

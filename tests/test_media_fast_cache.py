@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.media.fast_cache}: the audio bucket new players start from.
+Tests for :mod:`srstwist.media.fast_cache`: the audio bucket new players start from.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.media.gop}: SRS's GOP cache rules (``rtmp.md`` 7.3).
+Tests for :mod:`srstwist.media.gop`: SRS's GOP cache rules (``SrsGopCache``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ H263_INTER = b"\x22\x00\x00"
 
 def feed(cache: GopCache, messages: list[SharedMessage]) -> GopCache:
     """
-    Offer C{messages} to C{cache} in order and return it.
+    Offer ``messages`` to ``cache`` in order and return it.
     """
     for m in messages:
         cache.cache(m)
@@ -32,7 +32,7 @@ def feed(cache: GopCache, messages: list[SharedMessage]) -> GopCache:
 
 def is_h264_frame(m: SharedMessage) -> bool:
     """
-    Whether C{m} is H.264 video other than a sequence header.
+    Whether ``m`` is H.264 video other than a sequence header.
     """
     return m.is_video and m.payload[0] & 0x0F == 7 and not m.is_sequence_header
 
@@ -165,7 +165,7 @@ class RuleTests(SynchronousTestCase):
 
     def test_clear(self) -> None:
         """
-        L{GopCache.clear} empties the cache, and caching waits for the next
+        :meth:`GopCache.clear` empties the cache, and caching waits for the next
         H.264 frame.
         """
         cache = feed(GopCache(), [make("key", 0), make("inter", 40)])
@@ -176,7 +176,7 @@ class RuleTests(SynchronousTestCase):
 
     def test_messages_is_a_copy(self) -> None:
         """
-        Changing the list from L{GopCache.messages} does not change the
+        Changing the list from :meth:`GopCache.messages` does not change the
         cache.
         """
         cache = feed(GopCache(), [make("key", 0)])
@@ -191,8 +191,8 @@ class RealStreamTests(SynchronousTestCase):
 
     def test_prefixes(self) -> None:
         """
-        Built from real prefixes (C{17 00}, C{17 01}, C{27 01}, C{af 00},
-        C{af 01}, MP3 C{2f}), only frames from the keyframe on are cached.
+        Built from real prefixes (``17 00``, ``17 01``, ``27 01``, ``af 00``,
+        ``af 01``, MP3 ``2f``), only frames from the keyframe on are cached.
         """
         stream = [
             SharedMessage(0, V, b"\x17\x00\x00\x00\x00\x01\x64\x00\x1f"),
@@ -228,7 +228,7 @@ _kinds = st.sampled_from(["vsh", "key", "inter", "ash", "aac", "mp3", "meta", "h
 
 def build(kind: str, index: int) -> SharedMessage:
     """
-    Message number C{index} of C{kind}; C{h263} is a non-H.264 keyframe.
+    Message number ``index`` of ``kind``; ``h263`` is a non-H.264 keyframe.
     """
     if kind == "h263":
         return SharedMessage(index, V, H263_KEY)
@@ -237,7 +237,7 @@ def build(kind: str, index: int) -> SharedMessage:
 
 def audio_runs(kinds: list[str]) -> list[str]:
     """
-    C{kinds} with runs of audio after video expanded past the #124 limit
+    ``kinds`` with runs of audio after video expanded past the #124 limit
     now and then, so that property tests reach it.
     """
     out: list[str] = []

@@ -2,7 +2,7 @@
 Tests for `srstwist.media.hls` and `srstwist.media.hls_playlist`: reaping,
 the playlist, file names, audio-only and video-only streams, republish,
 dispose, discarding, and TS continuity over a whole stream's life
-(``media.md`` 3, 4).
+(SRS's ``srs_app_hls.cpp``).
 
 `Stream` builds synthetic FLV messages; the service tests use it too.
 """
@@ -161,7 +161,7 @@ def last_playlist(events: list[HlsEvent]) -> str:
 
 class NamingTests(SynchronousTestCase):
     """
-    File names, URIs and time variables (``media.md`` 0.1, 4.2, 4.5).
+    File names, URIs and time variables (``SrsHlsMuxer::segment_open``).
     """
 
     def test_stream_variables(self) -> None:
@@ -208,7 +208,7 @@ class NamingTests(SynchronousTestCase):
 
 class PlaylistTests(SynchronousTestCase):
     """
-    The m3u8 text and the window (``media.md`` 4.3, 4.6).
+    The m3u8 text and the window (``SrsHlsMuxer::_refresh_m3u8``, ``segment_close``).
     """
 
     segments = [
@@ -243,7 +243,7 @@ class PlaylistTests(SynchronousTestCase):
 
 class SegmenterTests(SynchronousTestCase):
     """
-    Reaping and the events of a stream's life (``media.md`` 4.4-4.11).
+    Reaping and the events of a stream's life (``SrsHls``, ``SrsHlsMuxer``).
     """
 
     def test_av_segments(self) -> None:

@@ -1,6 +1,6 @@
 """
-Tests for L{srstwist.media.jitter}: SRS's per-consumer time jitter
-correction (``rtmp.md`` 7.5).
+Tests for :mod:`srstwist.media.jitter`: SRS's per-consumer time jitter
+correction (``SrsRtmpJitter``).
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ _near = st.integers(min_value=-400, max_value=400)
 
 def message(type_id: int, timestamp: int) -> SharedMessage:
     """
-    A message of type C{type_id} with a plausible payload.
+    A message of type ``type_id`` with a plausible payload.
     """
     return SharedMessage(timestamp, type_id, _PAYLOADS[type_id])
 
 
 def run(algorithm: str, stream: Sequence[tuple[int, int]]) -> list[int]:
     """
-    Correct C{stream}, a list of C{(type, timestamp)}, with one new jitter.
+    Correct ``stream``, a list of ``(type, timestamp)``, with one new jitter.
     """
     jitter = TimeJitter(algorithm)
     return [jitter.correct(message(t, ts)) for t, ts in stream]
@@ -47,7 +47,7 @@ def video(*timestamps: int) -> list[tuple[int, int]]:
 
 def walks(start: st.SearchStrategy[int]) -> st.SearchStrategy[list[tuple[int, int]]]:
     """
-    A/V/data streams that start at C{start} and move by small or large steps,
+    A/V/data streams that start at ``start`` and move by small or large steps,
     staying within 31 bits like decoded timestamps.
     """
 
@@ -70,7 +70,7 @@ def walks(start: st.SearchStrategy[int]) -> st.SearchStrategy[list[tuple[int, in
 
 class FullTests(SynchronousTestCase):
     """
-    C{full}: small deltas kept, large jumps become 10 ms, never below 0.
+    ``full``: small deltas kept, large jumps become 10 ms, never below 0.
     """
 
     TABLE: list[tuple[str, Sequence[tuple[int, int]], list[int]]] = [
@@ -102,14 +102,14 @@ class FullTests(SynchronousTestCase):
 
     def test_table(self) -> None:
         """
-        Each sequence in the table is corrected as SRS's C{full} does.
+        Each sequence in the table is corrected as SRS's ``full`` does.
         """
         for name, stream, expected in self.TABLE:
             self.assertEqual(run("full", stream), expected, name)
 
     def test_reset(self) -> None:
         """
-        After L{TimeJitter.reset} the next message is corrected as a first
+        After :meth:`TimeJitter.reset` the next message is corrected as a first
         one.
         """
         jitter = TimeJitter("full")
@@ -121,7 +121,7 @@ class FullTests(SynchronousTestCase):
 
     def test_time(self) -> None:
         """
-        L{TimeJitter.time} is the last corrected A/V timestamp.
+        :attr:`TimeJitter.time` is the last corrected A/V timestamp.
         """
         jitter = TimeJitter("full")
         self.assertEqual(jitter.time, -1)
@@ -132,7 +132,7 @@ class FullTests(SynchronousTestCase):
     @given(walks(_timestamps))
     def test_never_negative(self, stream: list[tuple[int, int]]) -> None:
         """
-        C{full} output is never negative.
+        ``full`` output is never negative.
         """
         for corrected in run("full", stream):
             self.assertGreaterEqual(corrected, 0)
@@ -171,7 +171,7 @@ class FullTests(SynchronousTestCase):
 
 class ZeroTests(SynchronousTestCase):
     """
-    C{zero}: the first message's timestamp is subtracted from all.
+    ``zero``: the first message's timestamp is subtracted from all.
     """
 
     TABLE: list[tuple[str, Sequence[tuple[int, int]], list[int]]] = [
@@ -184,14 +184,14 @@ class ZeroTests(SynchronousTestCase):
 
     def test_table(self) -> None:
         """
-        Each sequence in the table is corrected as SRS's C{zero} does.
+        Each sequence in the table is corrected as SRS's ``zero`` does.
         """
         for name, stream, expected in self.TABLE:
             self.assertEqual(run("zero", stream), expected, name)
 
     def test_reset(self) -> None:
         """
-        After L{TimeJitter.reset} the next message sets a new base.
+        After :meth:`TimeJitter.reset` the next message sets a new base.
         """
         jitter = TimeJitter("zero")
         jitter.correct(message(V, 1000))
@@ -210,7 +210,7 @@ class ZeroTests(SynchronousTestCase):
 
 class OffTests(SynchronousTestCase):
     """
-    C{off}: timestamps pass unchanged.
+    ``off``: timestamps pass unchanged.
     """
 
     @given(walks(_timestamps))
@@ -234,13 +234,13 @@ class MiscTests(SynchronousTestCase):
 
     def test_algorithm(self) -> None:
         """
-        L{TimeJitter.algorithm} is the constructor argument.
+        :attr:`TimeJitter.algorithm` is the constructor argument.
         """
         self.assertEqual(TimeJitter("zero").algorithm, "zero")
 
     def test_wire_timestamp(self) -> None:
         """
-        L{wire_timestamp} truncates to 32 bits as SRS's unsigned cast does.
+        :func:`wire_timestamp` truncates to 32 bits as SRS's unsigned cast does.
         """
         self.assertEqual(wire_timestamp(0), 0)
         self.assertEqual(wire_timestamp(-10), 0xFFFFFFF6)
@@ -249,8 +249,8 @@ class MiscTests(SynchronousTestCase):
 
     def test_negative_zero_output_encodes(self) -> None:
         """
-        A negative C{zero} timestamp, through L{wire_timestamp}, is accepted
-        by L{SharedMessage.chunks}.
+        A negative ``zero`` timestamp, through :func:`wire_timestamp`, is accepted
+        by :meth:`SharedMessage.chunks`.
         """
         jitter = TimeJitter("zero")
         jitter.correct(message(V, 1000))

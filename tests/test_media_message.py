@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.media.message}: one encoding per message and wire
+Tests for :mod:`srstwist.media.message`: one encoding per message and wire
 variant, shared by every player, and the FLV flags.
 """
 
@@ -34,7 +34,7 @@ _payloads = st.binary(min_size=1, max_size=3000)
 
 def decode_split(data: bytes, chunk_size: int, seed: int) -> list[RawMessage]:
     """
-    Decode C{data} with a decoder set to C{chunk_size}, fed in pieces cut at
+    Decode ``data`` with a decoder set to ``chunk_size``, fed in pieces cut at
     random points (seeded), one-byte pieces included.
     """
     decoder = ChunkDecoder(in_chunk_size=chunk_size)
@@ -58,7 +58,7 @@ def session_messages() -> list[SharedMessage]:
 
 class FanOutTests(SynchronousTestCase):
     """
-    L{SharedMessage.chunks} and L{SharedMessage.delta_chunks} encode once per
+    :meth:`SharedMessage.chunks` and :meth:`SharedMessage.delta_chunks` encode once per
     variant, however many players ask.
     """
 
@@ -126,7 +126,7 @@ class FanOutTests(SynchronousTestCase):
 
     def test_variant_cache_is_bounded(self) -> None:
         """
-        Each cache keeps at most L{MAX_VARIANTS} encodings and drops the
+        Each cache keeps at most :data:`MAX_VARIANTS` encodings and drops the
         oldest first.
         """
         message = SharedMessage(0, MessageType.VIDEO, b"\x17\x01" + b"k" * 1000)
@@ -147,7 +147,7 @@ class FanOutTests(SynchronousTestCase):
 
     def test_pieces_are_bytes(self) -> None:
         """
-        Every piece is C{bytes} (Twisted's TCP transport refuses anything
+        Every piece is ``bytes`` (Twisted's TCP transport refuses anything
         else), a one-chunk payload is the message's own object, and a longer
         one is a single joined piece.
         """
@@ -163,7 +163,7 @@ class FanOutTests(SynchronousTestCase):
 
     def test_payload_kept_or_copied_once(self) -> None:
         """
-        A C{bytes} payload is kept as is; other buffers become C{bytes}.
+        A ``bytes`` payload is kept as is; other buffers become ``bytes``.
         """
         payload = b"\xaf\x01data"
         self.assertIs(SharedMessage(0, 8, payload).payload, payload)
@@ -173,7 +173,7 @@ class FanOutTests(SynchronousTestCase):
 
     def test_errors_are_not_cached(self) -> None:
         """
-        Unencodable arguments raise L{ChunkError} and count no encoding.
+        Unencodable arguments raise :class:`ChunkError` and count no encoding.
         """
         message = SharedMessage(0, MessageType.AUDIO, b"\xaf\x01")
         self.assertRaises(ChunkError, message.chunks, 128, 1, 1)
@@ -201,7 +201,7 @@ class RoundTripTests(SynchronousTestCase):
         seed: int,
     ) -> None:
         """
-        L{ChunkDecoder} turns the cached chunks back into the message, however
+        :class:`ChunkDecoder` turns the cached chunks back into the message, however
         the bytes are split.
         """
         message = SharedMessage(timestamp, type_id, payload)
@@ -229,7 +229,7 @@ class RoundTripTests(SynchronousTestCase):
         """
         Players with different timestamp bases each get their own fmt-0 first
         message, then share the delta encodings of the rest, and each decodes
-        its own timestamps (``rtmp.md`` 7.5).
+        its own timestamps (``SrsRtmpJitter``).
         """
         messages = [SharedMessage(0, type_id, payload) for _, type_id, payload in stream]
         for base in bases:
@@ -270,7 +270,7 @@ class FlagTests(SynchronousTestCase):
 
     def flags(self, type_id: int, payload: bytes) -> tuple[bool, bool]:
         """
-        @return: C{(is_keyframe, is_sequence_header)} for a new message.
+        :return: ``(is_keyframe, is_sequence_header)`` for a new message.
         """
         message = SharedMessage(0, type_id, payload)
         return message.is_keyframe, message.is_sequence_header
@@ -335,7 +335,7 @@ class FlagTests(SynchronousTestCase):
 
     def test_from_raw(self) -> None:
         """
-        L{SharedMessage.from_raw} keeps timestamp, type, payload object and
+        :meth:`SharedMessage.from_raw` keeps timestamp, type, payload object and
         chunk stream id.
         """
         raw = RawMessage(33, 9, 1, 6, b"\x17\x01abc")

@@ -23,7 +23,7 @@ from srstwist.media.metadata import (
 )
 from tests.test_codec_flv import ffmpeg_flv, read_tags, session_messages
 
-#: What SRS 2.0.276 adds (``media.md`` 0).
+#: What SRS 2.0.276 adds (``SrsSource::on_meta_data``).
 SRS_INFO = {
     "server": "SRS/2.0.276(ZhouGuowen)",
     "srs_primary": "SRS/2.0release",

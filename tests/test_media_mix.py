@@ -1,6 +1,6 @@
 """
-Tests for L{srstwist.media.mix}: SRS's C{mix_correct} queue (#383,
-``rtmp.md`` 7.6).
+Tests for :mod:`srstwist.media.mix`: SRS's ``mix_correct`` queue (#383,
+``SrsMixQueue``).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class RuleTests(SynchronousTestCase):
 
     def test_clear(self) -> None:
         """
-        L{MixQueue.clear} drops everything and resets the counts.
+        :meth:`MixQueue.clear` drops everything and resets the counts.
         """
         queue = MixQueue()
         push_pop(queue, [make("inter", 0), make("inter", 40)])

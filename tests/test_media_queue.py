@@ -1,6 +1,6 @@
 """
-Tests for L{srstwist.media.queue}: a consumer's duration-bounded queue and
-SRS's shrink (``rtmp.md`` 7.4).
+Tests for :mod:`srstwist.media.queue`: a consumer's duration-bounded queue and
+SRS's shrink (``SrsMessageQueue::shrink``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ _KINDS = {
 
 def make(kind: str, timestamp: int = 0, tag: int = 0) -> SharedMessage:
     """
-    A message of C{kind} (a key of C{_KINDS}); C{tag} is appended to the
+    A message of ``kind`` (a key of ``_KINDS``); ``tag`` is appended to the
     payload so that otherwise equal messages differ.
     """
     type_id, payload = _KINDS[kind]
@@ -48,7 +48,7 @@ def make(kind: str, timestamp: int = 0, tag: int = 0) -> SharedMessage:
 
 def contents(queue: MessageQueue) -> list[tuple[SharedMessage, int]]:
     """
-    Empty C{queue} and return its messages with their timestamps.
+    Empty ``queue`` and return its messages with their timestamps.
     """
     return list(queue.pop_batch(len(queue)))
 
@@ -60,7 +60,7 @@ class PushPopTests(SynchronousTestCase):
 
     def test_fifo_batches(self) -> None:
         """
-        L{MessageQueue.pop_batch} returns at most C{max_count} messages,
+        :meth:`MessageQueue.pop_batch` returns at most ``max_count`` messages,
         oldest first, with the timestamps they were pushed with.
         """
         queue = MessageQueue(30_000)
@@ -78,7 +78,7 @@ class PushPopTests(SynchronousTestCase):
 
     def test_pop_nothing(self) -> None:
         """
-        A C{max_count} below 1 takes nothing and leaves the duration alone.
+        A ``max_count`` below 1 takes nothing and leaves the duration alone.
         """
         queue = MessageQueue(30_000)
         queue.push(make("inter", 0), 0)
@@ -115,7 +115,7 @@ class PushPopTests(SynchronousTestCase):
 
     def test_batch_ending_on_metadata(self) -> None:
         """
-        A batch that ends on metadata (stamped 0 by C{full} jitter) makes the
+        A batch that ends on metadata (stamped 0 by ``full`` jitter) makes the
         next A/V push measure from 0, and shrink: SRS does the same.
         """
         queue = MessageQueue(30_000)
@@ -128,7 +128,7 @@ class PushPopTests(SynchronousTestCase):
     def test_metadata_popped_before_any_av(self) -> None:
         """
         A data message popped before any A/V message sets the start, which
-        the next A/V push does not replace (SRS's C{av_start_time} is no
+        the next A/V push does not replace (SRS's ``av_start_time`` is no
         longer -1).
         """
         queue = MessageQueue(1000)
@@ -140,7 +140,7 @@ class PushPopTests(SynchronousTestCase):
 
     def test_clear(self) -> None:
         """
-        L{MessageQueue.clear} empties the queue and forgets the timestamps,
+        :meth:`MessageQueue.clear` empties the queue and forgets the timestamps,
         but keeps the statistics.
         """
         queue = MessageQueue(100)
@@ -245,7 +245,7 @@ class ShrinkTests(SynchronousTestCase):
 
     def test_maximum_changes(self) -> None:
         """
-        A new L{MessageQueue.max_duration_ms} applies from the next push.
+        A new :attr:`MessageQueue.max_duration_ms` applies from the next push.
         """
         queue = MessageQueue(30_000)
         for ts in range(0, 5000, 40):

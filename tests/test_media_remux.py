@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.media.remux}: the live HTTP bodies.
+Tests for :mod:`srstwist.media.remux`: the live HTTP bodies.
 """
 
 from __future__ import annotations

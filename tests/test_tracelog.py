@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.tracelog}: SRS's line format, cids and the observer.
+Tests for :mod:`srstwist.tracelog`: SRS's line format, cids and the observer.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class _Connection:
 
 
 class FormatTests(SynchronousTestCase):
-    """Lines have SRS 2.0's shape (reference config-api-hooks.md §5.2)."""
+    """Lines have SRS 2.0's shape (``SrsFastLog`` in ``srs_app_log.cpp``)."""
 
     def test_trace_line(self) -> None:
         """An info event prints as a trace line without an errno field."""
@@ -134,7 +134,7 @@ class CidTests(SynchronousTestCase):
 
 
 class ObserverTests(SynchronousTestCase):
-    """L{SrsLogObserver} writes to the console or a file above a level."""
+    """:class:`SrsLogObserver` writes to the console or a file above a level."""
 
     def setUp(self) -> None:
         self.console = io.StringIO()

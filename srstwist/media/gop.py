@@ -1,12 +1,12 @@
 # -*- test-case-name: tests.test_media_gop -*-
 """
 The source's GOP cache: the last group of pictures, for new players
-(``rtmp.md`` 7.2, 7.3).
+(``SrsGopCache`` in ``srs_app_source.cpp``).
 
 A player that joins gets the cached metadata and sequence headers, then
-L{GopCache.messages}, then live messages, so its decoder can start at the
+:meth:`GopCache.messages`, then live messages, so its decoder can start at the
 last keyframe instead of waiting for the next one.  The rules are SRS's
-C{SrsGopCache}:
+``SrsGopCache``:
 
 * sequence headers, metadata and any other non-A/V message are never
   cached (the source keeps its own copies of those);
@@ -52,7 +52,7 @@ class GopCache:
 
     def __init__(self, enabled: bool = True) -> None:
         """
-        @param enabled: the vhost's C{gop_cache} setting.
+        :param enabled: the vhost's ``gop_cache`` setting.
         """
         self._enabled = enabled
         self._messages: list[SharedMessage] = []
@@ -69,7 +69,7 @@ class GopCache:
     @property
     def enabled(self) -> bool:
         """
-        Whether messages are cached; setting it to C{False} also empties
+        Whether messages are cached; setting it to ``False`` also empties
         the cache.
         """
         return self._enabled
@@ -91,9 +91,9 @@ class GopCache:
     def first_timestamp(self) -> int | None:
         """
         The timestamp of the first cached message, which ATC stamps the
-        metadata and sequence headers with for a new player (``rtmp.md``
-        7.6); L{None} when the cache is empty (SRS says 0, but it never asks
-        then).
+        metadata and sequence headers with for a new player
+        (``SrsSource::create_consumer``); ``None`` when the cache is empty
+        (SRS says 0, but it never asks then).
         """
         return self._messages[0].timestamp if self._messages else None
 
@@ -125,7 +125,7 @@ class GopCache:
 
     def messages(self) -> list[SharedMessage]:
         """
-        @return: the cached messages, oldest first (a new list).
+        :return: the cached messages, oldest first (a new list).
         """
         return list(self._messages)
 

@@ -10,9 +10,9 @@ for `srstwist.services.hls` to carry out on disk.  Paths in events are
 relative to ``hls_path``.  Wall time, needed only for file names, is an
 argument.  The object lives as long as the stream's HLS output, so
 sequence numbers and TS continuity counters carry on across republish
-(``media.md`` 3.7, 4.9).
+(SRS #375).
 
-The rules are SRS's (``media.md`` 3.5-3.9, 4.1-4.11): reap on a keyframe
+The rules are SRS's (``SrsHlsMuxer`` and ``SrsHlsCache`` in ``srs_app_hls.cpp``): reap on a keyframe
 once a segment reaches ``hls_fragment`` (any frame with
 ``hls_wait_keyframe off``), on audio once it reaches ``hls_aof_ratio``
 times that; keep a closed segment only if it lasts 0.1 s to twice

@@ -110,7 +110,7 @@ class SegmentExpired:
 class StreamDisposed:
     """
     ``hls_dispose``: remove these files (the listed segments and the
-    playlist, ``media.md`` 4.9).
+    playlist, ``SrsHlsMuxer::dispose``).
     """
 
     paths: tuple[str, ...]

@@ -2,7 +2,7 @@
 """
 HLS file names, segment URIs and the m3u8 text, as pure functions.
 
-They follow SRS 2.0 (``media.md`` 0.1, 4.2, 4.3, 4.5, 4.6) so that existing
+They follow SRS 2.0 (``srs_app_hls.cpp``, ``srs_path_build_stream``) so that existing
 configs produce the same files and playlists, except where SRS gives
 players something wrong; each such place says so:
 
@@ -91,7 +91,7 @@ def time_path(template: str, now: float, utc: bool = False) -> str:
 
 def floor_accept(now: float, fragment: float, accept: int | None) -> tuple[int, int]:
     """
-    Floor mode's next file number (``hls_ts_floor on``, ``media.md`` 4.5).
+    Floor mode's next file number (``hls_ts_floor on``, ``SrsHlsMuxer::segment_open``).
 
     :param accept: the number given to the previous segment of this
         publish, ``None`` for its first.
@@ -146,7 +146,7 @@ def _relative(path: str, directory: str) -> str:
 
 def segment_uri(path: str, m3u8_url: str, entry_prefix: str = "") -> str:
     """
-    The URI the playlist lists for a segment (``media.md`` 4.2).
+    The URI the playlist lists for a segment (``SrsHlsMuxer::segment_open``).
 
     :param path: the segment, relative to ``hls_path``.
     :param m3u8_url: the playlist, relative to ``hls_path``.
@@ -176,7 +176,7 @@ def target_duration(segments: Sequence[ListedSegment], floor: int) -> int:
 
 def render_playlist(segments: Sequence[ListedSegment], target: int, ended: bool = False) -> str:
     """
-    The m3u8 text SRS writes (``media.md`` 4.3), LF line ends, plus
+    The m3u8 text SRS writes (``SrsHlsMuxer::_refresh_m3u8``; RFC 8216 §4.3), LF line ends, plus
     ``#EXT-X-ENDLIST`` when ``ended``.
 
     :param segments: oldest first; at least one.
@@ -201,7 +201,7 @@ def render_playlist(segments: Sequence[ListedSegment], target: int, ended: bool 
 
 def expire(segments: Sequence[ListedSegment], window: float) -> int:
     """
-    How many of the oldest segments leave the playlist (``media.md`` 4.6):
+    How many of the oldest segments leave the playlist (``SrsHlsMuxer::segment_close``):
     summing durations from the newest, the segment at which the whole
     seconds first exceed ``window`` stays, everything older goes.
     """

@@ -1,37 +1,37 @@
 # -*- test-case-name: tests.test_media_jitter -*-
 """
-Per-consumer timestamp correction (SRS's time jitter, ``rtmp.md`` 7.5).
+Per-consumer timestamp correction (SRS's time jitter, ``SrsRtmpJitter`` in ``srs_app_source.cpp``).
 
-Every player has its own L{TimeJitter}; the source asks it for the
-timestamp to queue each message with, unless ATC is on (7.6).  The
-algorithms are those of the vhost's C{time_jitter} directive:
+Every player has its own :class:`TimeJitter`; the source asks it for the
+timestamp to queue each message with, unless ATC is on.  The
+algorithms are those of the vhost's ``time_jitter`` directive:
 
-* C{full} (default, SRS #425): metadata and other non-A/V messages get 0;
+* ``full`` (default, SRS #425): metadata and other non-A/V messages get 0;
   A/V timestamps keep their deltas when those are within +/-250 ms, any
   larger jump (forwards or backwards) becomes a 10 ms step, and the result
   never goes below 0.  The state starts at "last original 0, last corrected
   -1", so a stream that starts at 0 starts at 0 and one that starts far from
   0 starts at 9.
-* C{zero}: the first message's timestamp, whatever its type, is subtracted
+* ``zero``: the first message's timestamp, whatever its type, is subtracted
   from every message; nothing else is enforced.
-* C{off}: timestamps pass unchanged.
+* ``off``: timestamps pass unchanged.
 
 Arithmetic and wraparound: SRS computes with 64-bit signed integers and
 only truncates to 32 bits when it writes a chunk header; Python integers do
-the same here, so L{TimeJitter.correct} may return values outside the wire
+the same here, so :meth:`TimeJitter.correct` may return values outside the wire
 range:
 
-* C{zero} returns a negative number for a message older than the first one
+* ``zero`` returns a negative number for a message older than the first one
   (audio a few ms behind the first video, say);
-* C{full} only ever adds at most 250 per message, so it stays non-negative
+* ``full`` only ever adds at most 250 per message, so it stays non-negative
   and passes 2**32 - 1 only after about 49.7 days of stream time;
 * a publisher whose own timestamps wrap (the chunk decoder keeps 31 bits,
-  SRS #111) jumps backwards by more than 250 ms: C{full} turns that into a
-  10 ms step, C{zero} and C{off} pass the jump through.
+  SRS #111) jumps backwards by more than 250 ms: ``full`` turns that into a
+  10 ms step, ``zero`` and ``off`` pass the jump through.
 
 Queues compare and subtract these unbounded values, as SRS does; whoever
 writes the chunk header turns them into the 32-bit field with
-L{wire_timestamp}, which is SRS's C{u_int32_t} cast.
+:func:`wire_timestamp`, which is SRS's ``u_int32_t`` cast.
 
 This module imports nothing from Twisted.
 """
@@ -48,13 +48,13 @@ __all__ = [
     "wire_timestamp",
 ]
 
-#: The C{time_jitter} values SRS knows.
+#: The ``time_jitter`` values SRS knows.
 ALGORITHMS = ("full", "zero", "off")
 
-#: A jump larger than this, either way, is a discontinuity for C{full}.
+#: A jump larger than this, either way, is a discontinuity for ``full``.
 MAX_JITTER_MS = 250
 
-#: The step C{full} puts in place of a discontinuity (SRS #425).
+#: The step ``full`` puts in place of a discontinuity (SRS #425).
 DEFAULT_FRAME_TIME_MS = 10
 
 
@@ -62,8 +62,8 @@ def wire_timestamp(timestamp: int) -> int:
     """
     The value a chunk header carries for a corrected timestamp.
 
-    @param timestamp: any integer from L{TimeJitter.correct} or a queue.
-    @return: C{timestamp} modulo 2**32, as SRS's cast to C{u_int32_t} gives
+    :param timestamp: any integer from :meth:`TimeJitter.correct` or a queue.
+    :return: ``timestamp`` modulo 2**32, as SRS's cast to ``u_int32_t`` gives
         (-10 becomes 0xFFFFFFF6).
     """
     return timestamp & 0xFFFFFFFF
@@ -82,9 +82,9 @@ class TimeJitter:
 
     def __init__(self, algorithm: str) -> None:
         """
-        @param algorithm: C{"full"}, C{"zero"} or C{"off"}.
-        @raise ValueError: for anything else (the config model only lets
-            these three through; SRS treats unknown values as C{off}).
+        :param algorithm: ``"full"``, ``"zero"`` or ``"off"``.
+        :raises ValueError: for anything else (the config model only lets
+            these three through; SRS treats unknown values as ``off``).
         """
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown time jitter algorithm {algorithm!r}")
@@ -110,18 +110,18 @@ class TimeJitter:
     @property
     def time(self) -> int:
         """
-        SRS's C{get_time}: with C{full}, the last corrected A/V timestamp
-        (-1 before the first); with C{zero}, the timestamp being subtracted
-        (-1 before the first message); with C{off}, always -1.
+        SRS's ``get_time``: with ``full``, the last corrected A/V timestamp
+        (-1 before the first); with ``zero``, the timestamp being subtracted
+        (-1 before the first message); with ``off``, always -1.
         """
         return self._last_correct
 
     def correct(self, message: SharedMessage) -> int:
         """
-        Work out the timestamp this consumer gets C{message} with, and
+        Work out the timestamp this consumer gets ``message`` with, and
         remember what the next message needs.
 
-        @return: the corrected timestamp (see the module docstring for its
+        :return: the corrected timestamp (see the module docstring for its
             range).
         """
         timestamp = message.timestamp
@@ -148,15 +148,15 @@ class TimeJitter:
 
     def state(self) -> tuple[int, int]:
         """
-        C{(last A/V timestamp seen, last corrected one)} for C{full}; the
-        second is the subtracted base for C{zero}.
+        ``(last A/V timestamp seen, last corrected one)`` for ``full``; the
+        second is the subtracted base for ``zero``.
         """
         return self._last_time, self._last_correct
 
     def restore(self, last_time: int, last_correct: int) -> None:
         """
-        Continue as if the last message corrected had been C{last_time},
-        corrected to C{last_correct} (a player leaving a shared batch).
+        Continue as if the last message corrected had been ``last_time``,
+        corrected to ``last_correct`` (a player leaving a shared batch).
         """
         self._last_time = last_time
         self._last_correct = last_correct

@@ -3,31 +3,31 @@
 One media message shared by every consumer, encoded once per wire variant.
 
 A publisher's audio, video and data messages go to every player of the
-stream (``rtmp.md`` 7.1).  SRS shares the payload (``SrsSharedPtrMessage``)
+stream (``SrsSource::on_audio``, ``on_video``).  SRS shares the payload (``SrsSharedPtrMessage``)
 and, because every message it sends starts with a fmt-0 header followed by
-fmt-3 headers (``rtmp.md`` 2.5), the chunk headers are the same for every
+fmt-3 headers (RTMP spec §5.3.1.2), the chunk headers are the same for every
 player with the same chunk size, chunk stream id, message stream id and
-timestamp.  L{SharedMessage.chunks} therefore encodes a message once per
+timestamp.  :meth:`SharedMessage.chunks` therefore encodes a message once per
 such combination and hands the same immutable pieces to every player, who
-passes them to C{transport.writeSequence} (``STYLE.md`` 3, 10).
+passes them to ``transport.writeSequence``.
 
-Players whose timestamps differ (time jitter, ``rtmp.md`` 7.5) get their own
+Players whose timestamps differ (time jitter, ``SrsRtmpJitter``) get their own
 fmt-0 header for their first message on a chunk stream and can then share
-L{SharedMessage.delta_chunks}: a fmt-1 header with the timestamp delta, then
+:meth:`SharedMessage.delta_chunks`: a fmt-1 header with the timestamp delta, then
 fmt-3 headers, which depend only on the delta.
 
-Both caches are small dicts on the message, bounded by L{MAX_VARIANTS}
+Both caches are small dicts on the message, bounded by :data:`MAX_VARIANTS`
 entries each; when a new variant is needed and the cache is full, the oldest
 one is dropped (first in, first out: a hit costs one dict lookup and never
-reorders anything).  Every miss bumps L{SharedMessage.encodes} and the
-process-wide L{total_encodes}, which tests and benchmarks read to prove that
+reorders anything).  Every miss bumps :attr:`SharedMessage.encodes` and the
+process-wide :func:`total_encodes`, which tests and benchmarks read to prove that
 N players cost one encoding, not N.
 
-Pieces are always C{bytes}: Twisted's TCP transport rejects anything else in
-C{write}/C{writeSequence} (C{abstract._dataMustBeBytes}).  A message that fits in one
-chunk is sent as C{(header, payload)}, the payload being the message's own
-C{bytes} object (no copy); a longer one is joined once, per variant, into a
-single C{bytes} object.  No player ever copies or re-encodes a payload.
+Pieces are always ``bytes``: Twisted's TCP transport rejects anything else in
+``write``/``writeSequence`` (``abstract._dataMustBeBytes``).  A message that fits in one
+chunk is sent as ``(header, payload)``, the payload being the message's own
+``bytes`` object (no copy); a longer one is joined once, per variant, into a
+single ``bytes`` object.  No player ever copies or re-encodes a payload.
 
 The FLV flags (keyframe, AVC/AAC sequence header) are computed once, from the
 first two payload bytes, when the message is made.
@@ -58,15 +58,15 @@ __all__ = [
     "total_encodes",
 ]
 
-#: The most encodings one message keeps per cache (L{SharedMessage.chunks}
-#: and L{SharedMessage.delta_chunks} each).  A stream's players normally
+#: The most encodings one message keeps per cache (:meth:`SharedMessage.chunks`
+#: and :meth:`SharedMessage.delta_chunks` each).  A stream's players normally
 #: share one chunk size (SRS sends 60000 to all of them), one message stream
 #: id (1) and the publisher's chunk stream id, so one variant is the common
 #: case; four leave room for a second chunk size and a few timestamp bases
 #: without letting a message grow without bound.
 MAX_VARIANTS = 4
 
-#: Encoded chunks: C{bytes} pieces for C{transport.writeSequence}.  A tuple,
+#: Encoded chunks: ``bytes`` pieces for ``transport.writeSequence``.  A tuple,
 #: not a list, because the same object goes to every player and must not be
 #: mutated by any of them.
 Pieces = tuple[bytes, ...]
@@ -76,9 +76,9 @@ _total_encodes = 0
 
 def total_encodes() -> int:
     """
-    @return: how many times any L{SharedMessage} in this process has encoded
-        chunks (cache misses of L{SharedMessage.chunks} and
-        L{SharedMessage.delta_chunks}).  Only differences between two reads
+    :return: how many times any :class:`SharedMessage` in this process has encoded
+        chunks (cache misses of :meth:`SharedMessage.chunks` and
+        :meth:`SharedMessage.delta_chunks`).  Only differences between two reads
         mean anything.
     """
     return _total_encodes
@@ -86,11 +86,11 @@ def total_encodes() -> int:
 
 def _freeze(pieces: list[bytes]) -> Pieces:
     """
-    Turn L{encode_chunks} output into the tuple every player shares.
+    Turn :func:`encode_chunks` output into the tuple every player shares.
 
     One or two pieces (a header, and a payload that fits one chunk) are kept
     as they are, so the payload is never copied; more are joined into one
-    C{bytes}, so a player's C{writeSequence} appends one object per message.
+    ``bytes``, so a player's ``writeSequence`` appends one object per message.
     """
     if len(pieces) <= 2:
         return tuple(pieces)
@@ -99,7 +99,7 @@ def _freeze(pieces: list[bytes]) -> Pieces:
 
 def _remember(cache: dict[tuple[int, ...], Pieces], key: tuple[int, ...], value: Pieces) -> None:
     """
-    Store C{value}, dropping the oldest entry if C{cache} is full.
+    Store ``value``, dropping the oldest entry if ``cache`` is full.
     """
     if len(cache) >= MAX_VARIANTS:
         del cache[next(iter(cache))]
@@ -114,7 +114,7 @@ class SharedMessage:
     Attributes are read-only; the chunk caches assume the payload never
     changes.  A message whose timestamp must change for one player (SRS's
     jitter correction, the re-stamped sequence headers of a shrunk queue) is
-    sent with C{chunks(..., timestamp=t)}, not altered.
+    sent with ``chunks(..., timestamp=t)``, not altered.
     """
 
     # The fields are plain attributes, not properties: they are read for
@@ -146,19 +146,19 @@ class SharedMessage:
         chunk_stream_id: int = 0,
     ) -> None:
         """
-        @param timestamp: milliseconds, 0..2**32 - 1 (checked when encoding).
-        @param message_type_id: see L{MessageType}: 8 audio, 9 video, 18 AMF0
+        :param timestamp: milliseconds, 0..2**32 - 1 (checked when encoding).
+        :param message_type_id: see :class:`MessageType`: 8 audio, 9 video, 18 AMF0
             data, ...
-        @param payload: the message body; a C{bytes} object is kept as is,
-            anything else is copied once into C{bytes}.
-        @param chunk_stream_id: the csid the publisher used, which SRS keeps
-            when relaying (``rtmp.md`` 2.6); 0 when unknown.
+        :param payload: the message body; a ``bytes`` object is kept as is,
+            anything else is copied once into ``bytes``.
+        :param chunk_stream_id: the csid the publisher used, which SRS keeps
+            when relaying (``SrsSharedPtrMessage``); 0 when unknown.
         """
         if type(payload) is not bytes:
             payload = bytes(payload)
         #: Milliseconds, 0..2**32 - 1 (checked when encoding).
         self.timestamp = timestamp
-        #: The RTMP message type id (L{MessageType}).
+        #: The RTMP message type id (:class:`MessageType`).
         self.message_type_id = message_type_id
         #: The message body.
         self.payload: bytes = payload
@@ -175,16 +175,16 @@ class SharedMessage:
         self._encodes = 0
         #: Set once by the source before fan-out: this message's timestamp
         #: minus that of the previous message on the same chunk stream, on
-        #: the source's corrected timeline; C{None} for the first one.  A
+        #: the source's corrected timeline; ``None`` for the first one.  A
         #: player whose own delta on that chunk stream is the same sends the
-        #: shared L{delta_chunks} instead of its own fmt-0 encoding.
+        #: shared :meth:`delta_chunks` instead of its own fmt-0 encoding.
         self.stream_delta: int | None = None
         #: Set once by the source before fan-out: this message's timestamp
         #: on the source's corrected timeline.  A player in step with the
         #: source sends it at this plus its own constant offset (HTTP-FLV
         #: shared batches).
         self.stream_time: int | None = None
-        # Worked out once per message, from the FLV tag bytes (rtmp.md 7.1).
+        # Worked out once per message, from the FLV tag bytes (FLV spec E.4.2.1, E.4.3.1).
         keyframe = sequence_header = False
         if self.is_video:
             keyframe = is_keyframe(payload)
@@ -201,7 +201,7 @@ class SharedMessage:
     @classmethod
     def from_raw(cls, raw: RawMessage) -> SharedMessage:
         """
-        @return: a shared message made from one a publisher sent, with its
+        :return: a shared message made from one a publisher sent, with its
             timestamp, type, payload (not copied) and chunk stream id.
         """
         return cls(raw.timestamp, raw.message_type_id, raw.payload, raw.chunk_stream_id)
@@ -242,17 +242,17 @@ class SharedMessage:
     ) -> Pieces:
         """
         The message as chunks with a fmt-0 first header, the way SRS sends
-        every message (``rtmp.md`` 2.5), encoded on the first call for these
+        every message (RTMP spec §5.3.1.2), encoded on the first call for these
         arguments and returned from the cache afterwards: equal arguments give
-        the very same tuple of the very same C{bytes} objects.
+        the very same tuple of the very same ``bytes`` objects.
 
-        @param chunk_size: the player's outgoing chunk size.
-        @param chunk_stream_id: csid to send on, 2..65599.
-        @param message_stream_id: the player's message stream id.
-        @param timestamp: the timestamp to put in the header; L{None} means
+        :param chunk_size: the player's outgoing chunk size.
+        :param chunk_stream_id: csid to send on, 2..65599.
+        :param message_stream_id: the player's message stream id.
+        :param timestamp: the timestamp to put in the header; ``None`` means
             the message's own.  Equal values share one cache entry.
-        @return: C{bytes} pieces for C{transport.writeSequence}.
-        @raise srstwist.codec.chunk.ChunkError: if an argument cannot be
+        :return: ``bytes`` pieces for ``transport.writeSequence``.
+        :raises srstwist.codec.chunk.ChunkError: if an argument cannot be
             encoded (nothing is cached then).
         """
         if timestamp is None:
@@ -276,19 +276,19 @@ class SharedMessage:
 
     def delta_chunks(self, chunk_size: int, chunk_stream_id: int, delta: int) -> Pieces:
         """
-        The message as chunks with a fmt-1 first header carrying C{delta}
+        The message as chunks with a fmt-1 first header carrying ``delta``
         (and the length and type), then fmt-3 headers; cached like
-        L{chunks}.
+        :meth:`chunks`.
 
-        Only valid for a player whose previous message on C{chunk_stream_id}
-        had the wanted message stream id and a timestamp C{delta} ms earlier;
+        Only valid for a player whose previous message on ``chunk_stream_id``
+        had the wanted message stream id and a timestamp ``delta`` ms earlier;
         the player must keep track of that.  Players with different timestamp
         bases but equal deltas share these bytes.
 
-        @param delta: 0..0xFFFFFE; larger deltas cannot be sent unambiguously
-            (see L{encode_chunks_delta}): use L{chunks} with a timestamp.
-        @return: C{bytes} pieces for C{transport.writeSequence}.
-        @raise srstwist.codec.chunk.ChunkError: if an argument cannot be
+        :param delta: 0..0xFFFFFE; larger deltas cannot be sent unambiguously
+            (see :func:`encode_chunks_delta`): use :meth:`chunks` with a timestamp.
+        :return: ``bytes`` pieces for ``transport.writeSequence``.
+        :raises srstwist.codec.chunk.ChunkError: if an argument cannot be
             encoded (nothing is cached then).
         """
         key = (chunk_size, chunk_stream_id, delta)
@@ -306,7 +306,7 @@ class SharedMessage:
     def flv_tag(self, timestamp: int) -> bytes:
         """
         The message as one FLV tag (header, body, PreviousTagSize) with
-        C{timestamp}, for HTTP-FLV players and FLV files; encoded once per
+        ``timestamp``, for HTTP-FLV players and FLV files; encoded once per
         timestamp and shared.
 
         Players that joined at the same point of the stream get the same
@@ -314,7 +314,7 @@ class SharedMessage:
         as RTMP players share chunks.  Data messages (metadata) become
         script tags.
 
-        @raise srstwist.codec.flv.FlvError: a timestamp or payload that FLV
+        :raises srstwist.codec.flv.FlvError: a timestamp or payload that FLV
             cannot carry.
         """
         tags = self._tags

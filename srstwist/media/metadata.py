@@ -2,7 +2,7 @@
 """
 A publisher's ``onMetaData``, as the source stores and relays it.
 
-SRS 2.0 (``rtmp.md`` 7.1, ``media.md`` 1.5; ``SrsOnMetaDataPacket::decode``
+SRS 2.0 (FLV spec E.5; ``SrsOnMetaDataPacket::decode``
 and ``SrsSource::on_meta_data``):
 
 * an AMF0 data message (type 18, or type 15 read as AMF0) whose first
@@ -17,8 +17,8 @@ and ``SrsSource::on_meta_data``):
   never an ECMA array; the ``@setDataFrame`` wrapper is gone.
 
 `decode_metadata` gives the object as the publisher sent it, which DVR
-wants (``media.md`` 6.5); `rewrite_metadata` gives what players get.
-`wants_atc` is the ``atc_auto`` test (``rtmp.md`` 7.6).
+wants (``SrsDvr::on_meta_data``); `rewrite_metadata` gives what players get.
+`wants_atc` is the ``atc_auto`` test (``SrsSource::on_meta_data``).
 
 This module imports nothing from Twisted.
 """
@@ -131,6 +131,6 @@ def rewrite_metadata(payload: bytes, server_info: Mapping[str, str]) -> tuple[by
 def wants_atc(metadata: Mapping[str, object]) -> bool:
     """
     Whether metadata asks for absolute timestamps: property ``bravo_atc``
-    is the string ``"true"`` (``atc_auto``, ``rtmp.md`` 7.6).
+    is the string ``"true"`` (``atc_auto``, ``SrsSource::on_meta_data``).
     """
     return metadata.get("bravo_atc") == "true"

@@ -1,10 +1,10 @@
 # -*- test-case-name: tests.test_media_mix -*-
 """
-SRS's C{mix_correct} queue: interleave a publisher's audio and video by
-timestamp (SRS #383, ``rtmp.md`` 7.6).
+SRS's ``mix_correct`` queue: interleave a publisher's audio and video by
+timestamp (SRS #383, ``SrsMixQueue`` in ``srs_app_source.cpp``).
 
 Some encoders send audio and video each in order but not in order with each
-other.  With C{mix_correct on} the source pushes every incoming A/V message
+other.  With ``mix_correct on`` the source pushes every incoming A/V message
 here and then pops at most one, which it processes as if it had just
 arrived.  A message is released only when the queue can tell what comes
 first:
@@ -14,7 +14,7 @@ first:
 * it holds at least 10 audio messages and no video (an audio-only stream).
 
 The one released is the one with the smallest timestamp; equal timestamps
-leave in the order they came (as C{std::multimap} inserts them in SRS).
+leave in the order they came (as ``std::multimap`` inserts them in SRS).
 Anything that is not video counts as audio, as in SRS; the source only
 pushes audio and video.
 
@@ -61,7 +61,7 @@ class MixQueue:
 
     def push(self, message: SharedMessage) -> None:
         """
-        Hold C{message} until L{pop} releases it.
+        Hold ``message`` until :meth:`pop` releases it.
         """
         heapq.heappush(self._heap, (message.timestamp, next(self._order), message))
         if message.is_video:
@@ -74,7 +74,7 @@ class MixQueue:
         Release the earliest message if the queue holds enough to know it
         is the earliest (see the module docstring).
 
-        @return: that message, or L{None} when the queue must wait for more.
+        :return: that message, or ``None`` when the queue must wait for more.
         """
         videos, audios = self._videos, self._audios
         if not (

@@ -1,15 +1,15 @@
 # -*- test-case-name: tests.test_media_remux -*-
 """
 Live HTTP stream bodies: what an HTTP-FLV, HTTP-TS, HTTP-MP3 or HTTP-AAC player
-receives for each message of a source (reference ``media.md`` §7.3).
+receives for each message of a source (SRS's ``srs_app_http_stream.cpp``).
 
-Each encoder is sans-IO: L{LiveEncoder.start} gives the bytes that open the
-body (the FLV header, the MP3 ID3 tag), L{LiveEncoder.encode} turns one
+Each encoder is sans-IO: :meth:`LiveEncoder.start` gives the bytes that open the
+body (the FLV header, the MP3 ID3 tag), :meth:`LiveEncoder.encode` turns one
 queued message and the timestamp this player sends it with into bytes
 (possibly empty: an MP3 body has no room for video).  One encoder per
 player, since AAC framing depends on the sequence header the player saw.
 
-The FLV encoder takes its tags from L{SharedMessage.flv_tag}, so players
+The FLV encoder takes its tags from :meth:`SharedMessage.flv_tag`, so players
 that joined at the same point share the bytes; MP3 and AAC bodies are
 audio only and cheap to frame per player.
 """
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: The empty ID3v2.3 tag SRS opens an MP3 stream with: "ID3", version 3.0,
-#: no flags, a syncsafe size of 10, then ten zero bytes (``media.md`` §7.3).
+#: no flags, a syncsafe size of 10, then ten zero bytes (``SrsMp3Encoder::write_header``).
 ID3_TAG = b"ID3\x03\x00\x00\x00\x00\x00\x0a" + bytes(10)
 
 
@@ -59,7 +59,7 @@ class LiveEncoder(Protocol):
         """Bytes that open the body, sent as soon as the player is accepted."""
 
     def encode(self, message: SharedMessage, timestamp: int) -> bytes:
-        """One message as this format's bytes (C{b""} when it has none)."""
+        """One message as this format's bytes (``b""`` when it has none)."""
 
 
 class FlvLiveEncoder:
@@ -69,7 +69,7 @@ class FlvLiveEncoder:
     wants_gop = True
 
     def start(self) -> bytes:
-        # Flags 0x05 whatever the stream has, as SRS does (media.md §1.1).
+        # Flags 0x05 whatever the stream has, as SRS does (SrsFlvEncoder::write_header).
         return flv_header()
 
     def encode(self, message: SharedMessage, timestamp: int) -> bytes:
@@ -96,7 +96,7 @@ class Mp3LiveEncoder:
 class AacLiveEncoder:
     """
     An ADTS stream: each raw AAC frame behind a 7-byte header built from the
-    latest sequence header (the MPEG-4 variant SRS writes for C{.aac}).
+    latest sequence header (the MPEG-4 variant SRS writes for ``.aac``).
     """
 
     content_type = "audio/x-aac"
@@ -130,7 +130,7 @@ class AacLiveEncoder:
 class TsLiveEncoder:
     """
     One endless MPEG-TS for an HTTP-TS player, from the HLS muxer
-    (``media.md`` §7.3): PAT and PMT before the first frame and whenever
+    (``SrsTsStreamEncoder``): PAT and PMT before the first frame and whenever
     the program changes, H.264 as Annex-B access units with SPS/PPS before
     each IDR, AAC as ADTS or MP3, one PES per frame, a PCR on every video
     keyframe (on every audio PES when there is no video, where SRS gives
@@ -200,9 +200,9 @@ FORMATS: dict[str, type[LiveEncoder]] = {
 
 def encoder_for(extension: str) -> LiveEncoder:
     """
-    A new encoder for a mount's extension (C{.flv}, C{.ts}, C{.mp3}, C{.aac}).
+    A new encoder for a mount's extension (``.flv``, ``.ts``, ``.mp3``, ``.aac``).
 
-    @raise RemuxError: any other extension.
+    :raises RemuxError: any other extension.
     """
     try:
         return FORMATS[extension]()

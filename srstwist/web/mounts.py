@@ -1,21 +1,23 @@
 # -*- test-case-name: tests.test_web_mounts -*-
 """
 Which handler an HTTP request on the HTTP server reaches: a live stream
-(C{http_remux} mounts), a vhost's static directory (C{http_static}), or
-the server's document root (C{http_server dir}).
+(``http_remux`` mounts), a vhost's static directory (``http_static``), or
+the server's document root (``http_server dir``).
 
-SRS builds a mux of handlers at publish time (reference ``media.md`` §7.1,
-§7.6, §8.1).  Here the same rules are pure functions of the config in force
-and the request's Host and path, so a reload applies to the next request
-and nothing needs to be mounted or unmounted:
+SRS builds a mux of handlers at publish time
+(``SrsHttpStreamServer::http_mount`` and ``hijack`` in ``srs_app_http_stream.cpp``,
+``SrsHttpStaticServer`` in ``srs_app_http_static.cpp``).  Here the same rules
+are pure functions of the config in force and the request's Host and path,
+so a reload applies to the next request and nothing needs to be mounted or
+unmounted:
 
-* mount templates get C{[vhost]} replaced, then C{__defaultVhost__/}
-  becomes C{/};
-* a template that then starts with C{/} matches any Host; one that starts
+* mount templates get ``[vhost]`` replaced, then ``__defaultVhost__/``
+  becomes ``/``;
+* a template that then starts with ``/`` matches any Host; one that starts
   with a vhost name matches only requests whose Host (port stripped) is
   that name, and when the Host names such a vhost only its mounts are
   tried;
-* for static mounts the longest prefix wins, and C{/x} redirects to C{/x/}.
+* for static mounts the longest prefix wins, and ``/x`` redirects to ``/x/``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class LiveRoute:
     vhost: VhostConfig
     app: str
     stream: str
-    #: The mount's extension: C{.flv}, C{.ts}, C{.mp3} or C{.aac}.
+    #: The mount's extension: ``.flv``, ``.ts``, ``.mp3`` or ``.aac``.
     extension: str
 
 
@@ -58,9 +60,9 @@ class StaticRoute:
 
     #: The directory mounted.
     root: str
-    #: Path segments below it (never C{..}, never empty names).
+    #: Path segments below it (never ``..``, never empty names).
     segments: tuple[str, ...]
-    #: Whether the request path ended in C{/} (then C{index.html} is meant).
+    #: Whether the request path ended in ``/`` (then ``index.html`` is meant).
     directory: bool
     #: Set when the request named the mount without its slash: redirect there.
     redirect: str | None = None
@@ -70,7 +72,7 @@ def request_path(raw: bytes) -> str:
     """
     The decoded path of a request target, checked for traversal.
 
-    @raise UnsafePath: a C{..} segment (in any encoding), a NUL byte or a
+    :raises UnsafePath: a ``..`` segment (in any encoding), a NUL byte or a
         backslash; SRS closes such connections, we answer 400.
     """
     text = unquote(raw.split(b"?", 1)[0].decode("utf-8", "replace"))
@@ -92,7 +94,7 @@ def _host_only(host: str) -> str:
 
 def _split_template(vhost: VhostConfig, template: str) -> tuple[str | None, str]:
     """
-    A mount template, expanded: (the Host it requires or C{None}, its path).
+    A mount template, expanded: (the Host it requires or ``None``, its path).
     """
     expanded = template.replace("[vhost]", vhost.name)
     expanded = expanded.replace(DEFAULT_VHOST + "/", "/")
@@ -122,11 +124,11 @@ def _candidates(config: ServerConfig, host: str) -> list[VhostConfig]:
 
 def live_route(config: ServerConfig, host: str, path: str) -> LiveRoute | None:
     """
-    The live stream C{path} names under the vhosts' C{http_remux} mounts,
-    or C{None}.
+    The live stream ``path`` names under the vhosts' ``http_remux`` mounts,
+    or ``None``.
 
-    Stream and app come from the template's C{[stream]} and C{[app]}; a
-    template without C{[app]} takes the directory part of the path (SRS
+    Stream and app come from the template's ``[stream]`` and ``[app]``; a
+    template without ``[app]`` takes the directory part of the path (SRS
     derives "the rest" of the path the same way for hstrs requests).
     """
     host = _host_only(host)
@@ -158,7 +160,7 @@ def live_route(config: ServerConfig, host: str, path: str) -> LiveRoute | None:
 
 def static_route(config: ServerConfig, host: str, path: str) -> StaticRoute | None:
     """
-    The file C{path} names under the static mounts, or C{None} when no mount
+    The file ``path`` names under the static mounts, or ``None`` when no mount
     covers it.
     """
     host = _host_only(host)

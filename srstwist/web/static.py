@@ -1,14 +1,14 @@
 # -*- test-case-name: tests.test_web_http_server -*-
 """
-Static files and FLV pseudo-streaming for the HTTP server (reference
-``media.md`` §8.2, §8.3).
+Static files and FLV pseudo-streaming for the HTTP server (SRS's
+``SrsHttpFileServer`` in ``srs_http_stack.cpp`` and ``SrsVodStream``).
 
-Files are served by Twisted's own L{twisted.web.static.File}, which brings
-HEAD, C{Range} (206) and C{If-Modified-Since} for free; SRS has none of
+Files are served by Twisted's own :class:`twisted.web.static.File`, which brings
+HEAD, ``Range`` (206) and ``If-Modified-Since`` for free; SRS has none of
 them, and players seeking in a VOD file or an HLS segment use them.  The
-MIME table is SRS's.  C{*.flv?start=N} is SRS's VOD: the file's FLV header
+MIME table is SRS's.  ``*.flv?start=N`` is SRS's VOD: the file's FLV header
 and its first audio and video tags (the sequence headers), then the file
-from byte C{N}.
+from byte ``N``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ __all__ = [
     "flv_vod_prefix",
 ]
 
-#: SRS's MIME table by extension (``media.md`` §8.2); anything else is
-#: C{application/octet-stream}.
+#: SRS's MIME table by extension (``srs_http_stack.cpp``); anything else is
+#: ``application/octet-stream``.
 MIME_TYPES: dict[str, str] = {
     ".ts": "video/MP2T",
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -86,15 +86,15 @@ class VodError(ValueError):
 
 def flv_vod_prefix(file: BinaryIO, size: int, start: int) -> bytes:
     """
-    What goes before byte C{start} of an FLV file in a C{?start=} response:
+    What goes before byte ``start`` of an FLV file in a ``?start=`` response:
     the 13-byte file header, then the block from the first audio or video
     tag to the end of the first tag of the other type, which SRS takes for
-    the sequence headers (``media.md`` §8.3).
+    the sequence headers (``SrsVodStream::serve_flv_stream``).
 
-    @param file: the file, readable and seekable.
-    @param size: its size.
-    @param start: the byte offset asked for, above 0.
-    @raise VodError: C{start} beyond the end, not an FLV file, or no audio
+    :param file: the file, readable and seekable.
+    :param size: its size.
+    :param start: the byte offset asked for, above 0.
+    :raises VodError: ``start`` beyond the end, not an FLV file, or no audio
         or video tag near the start.
     """
     if start > size:

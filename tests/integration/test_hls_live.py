@@ -43,7 +43,8 @@ def _hls(root: str, extra: str = "") -> str:
 
 def _conf(http_port: int, root: str) -> str:
     # Audio-only streams are reaped on audio once a segment reaches
-    # hls_aof_ratio x hls_fragment (media.md 4.4); a ratio of 1 gives them
+    # hls_aof_ratio x hls_fragment
+    # (SrsHlsMuxer::is_segment_absolutely_overflow); a ratio of 1 gives them
     # the same ~2 s segments as the others, within the same bounds.
     return f"""
 http_server {{ enabled on; listen 127.0.0.1:{http_port}; dir {root}; }}
@@ -54,7 +55,7 @@ vhost audio.test {{ {_hls(root, "hls_aof_ratio 1;")} }}
 
 
 def _read(url: str) -> list[str]:
-    """The argv of an ffmpeg reading 6 s of C{url}, printing only warnings and errors."""
+    """The argv of an ffmpeg reading 6 s of ``url``, printing only warnings and errors."""
     return [
         "ffmpeg", "-nostdin", "-hide_banner", "-v", "warning",
         "-i", url, "-t", "6", "-f", "null", "-",
@@ -124,7 +125,7 @@ class _HlsBase(ServerHelpers, TestCase):
 
     @defer.inlineCallbacks
     def wait_playlist(self, name: str, check: Any, within: float = 15.0) -> Any:
-        """Poll until the playlist satisfies C{check}; return it."""
+        """Poll until the playlist satisfies ``check``; return it."""
         for _ in range(int(within * 10)):
             playlist = self.playlist(name)
             if playlist is not None and check(playlist):
@@ -143,9 +144,9 @@ class _HlsBase(ServerHelpers, TestCase):
 
     def assertContinuous(self, name: str, sequences: list[int]) -> None:
         """
-        Segments C{sequences} of ``live/NAME`` each start with the PAT, and
+        Segments ``sequences`` of ``live/NAME`` each start with the PAT, and
         their elementary streams' continuity counters run on from one to
-        the next (PAT and PMT always use 0, ``media.md`` 3.7).
+        the next (PAT and PMT always use 0, as in SRS's ``srs_kernel_ts.cpp``).
         """
         counters: dict[int, int] = {}
         for sequence in sequences:
@@ -169,7 +170,7 @@ class _HlsBase(ServerHelpers, TestCase):
             self.assertLessEqual(duration, limit, playlist.text)
         self.assertGreaterEqual(playlist.target, int(limit), playlist.text)
         self.assertLessEqual(max(playlist.durations), playlist.target, playlist.text)
-        # media.md 4.6: summing from the newest, the segment at which the
+        # As SrsHlsMuxer::segment_close does it: summing from the newest, the segment at which the
         # whole seconds first exceed the window is the oldest kept, so
         # without it the playlist is within the window (whole seconds).
         self.assertLessEqual(int(sum(playlist.durations[1:])), _WINDOW, playlist.text)

@@ -59,7 +59,7 @@ def load_media(path: Path) -> list[Media]:
 
 
 def answer(session: ServerSession, event: ev.Event, state: dict) -> None:
-    """Reply to one event as SRS 2.0 does (rtmp.md 5)."""
+    """Reply to one event as SRS 2.0 does (``SrsRtmpServer``)."""
     if isinstance(event, ev.Connect):
         session.accept_connect(
             event,
