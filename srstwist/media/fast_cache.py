@@ -1,12 +1,12 @@
 # -*- test-case-name: tests.test_media_fast_cache -*-
 """
 The audio fast cache of HTTP-MP3 and HTTP-AAC streams (``fast_cache``,
-reference ``media.md`` §7.5).
+SRS's ``SrsStreamCache`` in ``srs_app_http_stream.cpp``).
 
 Audio players start without the GOP cache, so a player that has just
 connected hears nothing until the next frames arrive, and some mobile
-players give up first.  With C{fast_cache N} a published stream keeps up
-to N seconds of its messages, and each new C{.mp3}/C{.aac} player gets
+players give up first.  With ``fast_cache N`` a published stream keeps up
+to N seconds of its messages, and each new ``.mp3``/``.aac`` player gets
 them in one burst.
 
 SRS's cache is a bucket, not a sliding window: when the span of what it
@@ -36,13 +36,13 @@ _AUDIO_EXTENSIONS = (".mp3", ".aac")
 
 @implementer(IStreamConsumer)
 class AudioFastCache:
-    """Up to C{seconds} of one stream's messages, for new audio players."""
+    """Up to ``seconds`` of one stream's messages, for new audio players."""
 
     def __init__(
         self, seconds: float, cid: int = 0, on_unpublish: Callable[[], None] | None = None
     ) -> None:
         """
-        @param on_unpublish: called when the publisher stops (the registry
+        :param on_unpublish: called when the publisher stops (the registry
             forgets this cache then).
         """
         self.cid = cid
@@ -88,9 +88,9 @@ class FastCaches:
     """
     The fast cache of every published audio stream that asks for one.
 
-    L{output_for} is an output maker for the hub: at publish it returns a
-    new cache when the vhost's C{http_remux} mount is C{.mp3} or C{.aac}
-    with C{fast_cache} above 0.
+    :meth:`output_for` is an output maker for the hub: at publish it returns a
+    new cache when the vhost's ``http_remux`` mount is ``.mp3`` or ``.aac``
+    with ``fast_cache`` above 0.
     """
 
     def __init__(self) -> None:
@@ -113,6 +113,6 @@ class FastCaches:
         return cache
 
     def messages(self, key: tuple[str, str, str]) -> list[SharedMessage]:
-        """The cached messages of the stream C{key}, if any."""
+        """The cached messages of the stream ``key``, if any."""
         cache = self._caches.get(key)
         return cache.messages() if cache is not None else []

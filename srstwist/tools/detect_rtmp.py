@@ -1,25 +1,25 @@
 # -*- test-case-name: tests.test_tools_cli -*-
 """
 ``srs-detect-rtmp -r URL [-d SECONDS] [--timeout SECONDS]``: connect to an
-RTMP stream, play it for C{-d} seconds of stream time (at most
-C{--timeout} seconds of wall-clock time in all), and print what it found as
-one JSON object on standard output, as srs-librtmp's C{srs_detect_rtmp}
-(``rtmp.md`` 10.3) prints its report (that one to stderr).
+RTMP stream, play it for ``-d`` seconds of stream time (at most
+``--timeout`` seconds of wall-clock time in all), and print what it found as
+one JSON object on standard output, as srs-librtmp's ``srs_detect_rtmp``
+(``trunk/research/librtmp/srs_detect_rtmp.c``) prints its report (that one to stderr).
 
-The fields of C{srs_detect_rtmp}, in milliseconds: C{total}, C{dns},
-C{tcp_connect}, C{start_play} (handshake, connect and play),
-C{first_packet} (after play), C{last_packet} (from the first packet to the
-end), C{stream} (stream time received), C{delay} (C{stream} minus
-C{last_packet}), and C{publish_kbps}/C{play_kbps} (bytes sent/received
-over C{total}).  Added: C{handshake} and C{connect_app} (the parts of
-C{start_play}), C{first_video}/C{first_audio} (after play), packet and
+The fields of ``srs_detect_rtmp``, in milliseconds: ``total``, ``dns``,
+``tcp_connect``, ``start_play`` (handshake, connect and play),
+``first_packet`` (after play), ``last_packet`` (from the first packet to the
+end), ``stream`` (stream time received), ``delay`` (``stream`` minus
+``last_packet``), and ``publish_kbps``/``play_kbps`` (bytes sent/received
+over ``total``).  Added: ``handshake`` and ``connect_app`` (the parts of
+``start_play``), ``first_video``/``first_audio`` (after play), packet and
 byte counts, the video codec, profile, level and size from the H.264
 sequence header, the audio codec, sampling rate and channels from the AAC
-one, and the server's identity from the connect C{_result} (C{srs_server},
-C{srs_pid}, C{srs_id}...).
+one, and the server's identity from the connect ``_result`` (``srs_server``,
+``srs_pid``, ``srs_id``...).
 
 Exit status 0; 1 when it cannot connect or play (one line on stderr, no
-report) or no media arrives in time (report with C{code} 1, and the line).
+report) or no media arrives in time (report with ``code`` 1, and the line).
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ def _json_value(value: Amf0Value) -> Any:
 
 def server_facts(result: Result | None) -> dict[str, Any]:
     """
-    The server's identity from the connect C{_result}: C{fmsVer}, and the
-    C{version} and C{srs_*} properties of its info's C{data}.
+    The server's identity from the connect ``_result``: ``fmsVer``, and the
+    ``version`` and ``srs_*`` properties of its info's ``data``.
     """
     facts: dict[str, Any] = {}
     if result is None:
@@ -376,7 +376,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The C{srs-detect-rtmp} command; returns the exit status."""
+    """The ``srs-detect-rtmp`` command; returns the exit status."""
     args = parse_args(argv)
     target = check_url(PROG, args.rtmp)
     if target is None:

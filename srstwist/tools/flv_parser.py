@@ -1,18 +1,19 @@
 # -*- test-case-name: tests.test_tools_cli -*-
 """
 ``srs-flv-parser FILE``: print an FLV file's header and every tag, as
-srs-librtmp's C{srs_flv_parser} (``rtmp.md`` 10.3): the byte offset, type,
-timestamp and size of each tag; for video the frame type, codec, AVC
-packet type and composition time (and the profile, level and picture size
-of a sequence header); for audio the format, rate, sample size, channels
-and AAC packet type (and the AudioSpecificConfig of a sequence header); for
-script data the AMF0 name and values.  C{--hex} adds the first and last 16
-bytes of each body, as C{srs_flv_parser} prints them.
+srs-librtmp's ``srs_flv_parser``
+(``trunk/research/librtmp/srs_flv_parser.c``): the byte offset, type,
+timestamp and size of each tag; for video the frame type, codec, AVC packet
+type and composition time (and the profile, level and picture size of a
+sequence header); for audio the format, rate, sample size, channels and AAC
+packet type (and the AudioSpecificConfig of a sequence header); for script
+data the AMF0 name and values.  ``--hex`` adds the first and last 16
+bytes of each body, as ``srs_flv_parser`` prints them.
 
 A broken file: every whole tag is printed, then one line on stderr says
 what is wrong and where, and the exit status is 1.
 
-L{describe_tag} is also what the other tools print with C{--verbose}.
+:func:`describe_tag` is also what the other tools print with ``--verbose``.
 """
 
 from __future__ import annotations
@@ -92,12 +93,12 @@ _MAX_ITEMS = 8
 
 
 def video_codec_name(codec_id: int) -> str:
-    """H.264, VP6..., or C{codec-N}."""
+    """H.264, VP6..., or ``codec-N``."""
     return _VIDEO_CODECS.get(codec_id, f"codec-{codec_id}")
 
 
 def audio_format_name(sound_format: int) -> str:
-    """AAC, MP3..., or C{format-N}."""
+    """AAC, MP3..., or ``format-N``."""
     return _SOUND_FORMATS.get(sound_format, f"format-{sound_format}")
 
 
@@ -183,7 +184,7 @@ def describe_tag(tag_type: int, timestamp: int, payload: bytes) -> str:
 
 
 def format_amf0(value: object) -> str:
-    """An AMF0 value, compactly: integral numbers without C{.0}, long arrays summarized."""
+    """An AMF0 value, compactly: integral numbers without ``.0``, long arrays summarized."""
     if isinstance(value, bool) or value is None:
         return repr(value).lower() if value is not None else "null"
     if isinstance(value, float):
@@ -315,7 +316,7 @@ def _parse_stream(f: IO[bytes], name: str, out: IO[str], hex_bytes: bool, metada
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The C{srs-flv-parser} command; returns the exit status."""
+    """The ``srs-flv-parser`` command; returns the exit status."""
     args = parse_args(argv)
     try:
         _parse(args.file, sys.stdout, args.hex, not args.no_metadata)
