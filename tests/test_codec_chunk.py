@@ -1,9 +1,11 @@
 """
-Tests for L{srstwist.codec.chunk}.
+Tests for :mod:`srstwist.codec.chunk`.
 
-The C{SrsChecklist*} classes follow the chunk-stream tests of SRS's
-``srs_utest_protocol.cpp`` (``rtmp.md`` section 11), with byte vectors built
-here from the header layouts in ``rtmp.md`` section 2.
+The ``SrsChecklist*`` classes follow the chunk-stream tests of SRS's
+``trunk/src/utest/srs_utest_protocol.cpp`` (ossrs/srs 2.0release), with
+byte vectors built here from the header layouts of RTMP spec §5.3.1 (Adobe's
+RTMP specification 1.0).  :class:`ParseChunkHeaderTests` checks the header
+parser the decoder shares with srs-bench's scanner.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from srstwist.codec.chunk import (
     DEFAULT_MAX_CHUNK_STREAMS,
+    DEFAULT_MAX_MESSAGE_SIZE,
     ChunkDecoder,
     ChunkEncoder,
     ChunkError,
+    ChunkStreamState,
     MessageType,
     RawMessage,
     encode_chunks,
     encode_chunks_delta,
+    parse_chunk_header,
     split_aggregate,
 )
 from srstwist.codec.control import (
@@ -41,7 +46,7 @@ _DATA = Path(__file__).parent / "data" / "handshake"
 
 def basic(fmt: int, csid: int, form: int | None = None) -> bytes:
     """
-    A basic header for C{csid}, in the shortest form or in C{form} (1, 2 or
+    A basic header for ``csid``, in the shortest form or in ``form`` (1, 2 or
     3 bytes).
     """
     if form is None:
@@ -70,7 +75,7 @@ def fmt0(
     form: int | None = None,
 ) -> bytes:
     """
-    A fmt-0 chunk header; C{ext} adds an extended timestamp (and sets the
+    A fmt-0 chunk header; ``ext`` adds an extended timestamp (and sets the
     3-byte field to 0xFFFFFF).
     """
     field = 0xFFFFFF if ext is not None else timestamp
@@ -118,14 +123,14 @@ def filler(size: int, seed: int = 0) -> bytes:
 
 def decode_whole(data: bytes, **kwargs: Any) -> list[RawMessage]:
     """
-    Decode C{data} in one call.
+    Decode ``data`` in one call.
     """
     return ChunkDecoder(**kwargs).receive_data(data)
 
 
 def decode_bytewise(data: bytes, **kwargs: Any) -> list[RawMessage]:
     """
-    Decode C{data} one byte per call.
+    Decode ``data`` one byte per call.
     """
     decoder = ChunkDecoder(**kwargs)
     out: list[RawMessage] = []
@@ -136,7 +141,7 @@ def decode_bytewise(data: bytes, **kwargs: Any) -> list[RawMessage]:
 
 def encode_all(messages: Sequence[RawMessage], chunk_size: int) -> bytes:
     """
-    Encode C{messages} one after the other with L{encode_chunks}.
+    Encode ``messages`` one after the other with :func:`encode_chunks`.
     """
     return b"".join(
         bytes(piece)
@@ -159,7 +164,7 @@ class _DecodeMixin:
 
     def decode(self, data: bytes, **kwargs: Any) -> list[RawMessage]:
         """
-        @return: the messages in C{data}, after checking that byte-wise
+        :return: the messages in ``data``, after checking that byte-wise
             feeding gives the same.
         """
         whole = decode_whole(data, **kwargs)
@@ -297,7 +302,7 @@ class SrsChecklistBasicTests(_DecodeMixin, SynchronousTestCase):
 def _video_audio(video_continuation: bytes) -> bytes:
     """
     Video (csid 3, 272 bytes) and audio (csid 4, 144 bytes) with interleaved
-    chunks; C{video_continuation} heads the video's second chunk.
+    chunks; ``video_continuation`` heads the video's second chunk.
     """
     video, audio = filler(272, 1), filler(144, 2)
     return (
@@ -336,7 +341,7 @@ class SrsChecklistInterleavedTests(_DecodeMixin, SynchronousTestCase):
     def _vav(self, second: bytes, length: int = 272) -> bytes:
         """
         Video 1 (ts 0x10), audio (ts 0x15), then video 2 headed by
-        C{second}, interleaved as in SRS's VAV tests.
+        ``second``, interleaved as in SRS's VAV tests.
         """
         v1, audio, v2 = filler(272, 1), filler(144, 2), filler(length, 3)
         return (
@@ -384,7 +389,7 @@ class SrsChecklistInterleavedTests(_DecodeMixin, SynchronousTestCase):
         self, second: bytes, third: bytes, second_length: int, third_length: int
     ) -> bytes:
         """
-        L{_vav} followed by a third video headed by C{third}.
+        :meth:`_vav` followed by a third video headed by ``third``.
         """
         v3 = filler(third_length, 4)
         return (
@@ -483,8 +488,9 @@ class SrsChecklistInterleavedTests(_DecodeMixin, SynchronousTestCase):
 
 class SrsChecklistTimestampTests(_DecodeMixin, SynchronousTestCase):
     """
-    SRS ProtocolRecvExtTime* tests and the extended timestamp rules of
-    ``rtmp.md`` 2.3.
+    SRS ProtocolRecvExtTime* tests and the extended timestamp rules (RTMP
+    spec §5.3.1.3, as SRS's ``SrsProtocol::read_message_header`` applies
+    them).
     """
 
     def test_recvExtTimeMessage(self) -> None:
@@ -581,7 +587,7 @@ class SrsChecklistTimestampTests(_DecodeMixin, SynchronousTestCase):
     def test_extendedFmt1IsAbsolute(self) -> None:
         """
         Like SRS, an extended timestamp after a fmt-1 header is taken as the
-        absolute timestamp, not added as a delta (``rtmp.md`` 2.3).
+        absolute timestamp, not added as a delta.
         """
         data = fmt0(3, 0x10, 2, 9) + b"ab" + fmt1(3, 0, 2, 9, ext=0x02000000) + b"cd"
         self.assertEqual([m.timestamp for m in self.decode(data)], [0x10, 0x02000000])
@@ -619,7 +625,7 @@ class SrsChecklistChunkStreamIdTests(_DecodeMixin, SynchronousTestCase):
 
     def check(self, csid: int, form: int) -> None:
         """
-        A 272-byte video on C{csid}, every header in the C{form}-byte
+        A 272-byte video on ``csid``, every header in the ``form``-byte
         basic header form, decodes with that csid.
         """
         payload = filler(272)
@@ -694,7 +700,7 @@ class SrsChecklistChunkStreamIdTests(_DecodeMixin, SynchronousTestCase):
 
 class ChunkSizeTests(_DecodeMixin, SynchronousTestCase):
     """
-    Set Chunk Size handling in the decoder (``rtmp.md`` 2.4).
+    Set Chunk Size handling in the decoder (RTMP spec §5.4.1).
     """
 
     def test_appliedAtNextChunk(self) -> None:
@@ -753,7 +759,7 @@ class ChunkSizeTests(_DecodeMixin, SynchronousTestCase):
 
     def test_setInChunkSize(self) -> None:
         """
-        C{set_in_chunk_size} applies from the next header and validates.
+        ``set_in_chunk_size`` applies from the next header and validates.
         """
         decoder = ChunkDecoder()
         decoder.set_in_chunk_size(300)
@@ -768,12 +774,12 @@ class ChunkSizeTests(_DecodeMixin, SynchronousTestCase):
 
 class AbortTests(SynchronousTestCase):
     """
-    Tests for L{ChunkDecoder.abort} and the C{honour_abort} option.
+    Tests for :meth:`ChunkDecoder.abort` and the ``honour_abort`` option.
     """
 
     def test_abortDropsPartial(self) -> None:
         """
-        C{abort} drops the partial message; the csid then takes a new one.
+        ``abort`` drops the partial message; the csid then takes a new one.
         """
         decoder = ChunkDecoder()
         decoder.receive_data(fmt0(3, 0, 272, 9) + filler(128))
@@ -812,7 +818,7 @@ class AbortTests(SynchronousTestCase):
 
     def test_honourAbort(self) -> None:
         """
-        With C{honour_abort} the partial message is dropped where the Abort
+        With ``honour_abort`` the partial message is dropped where the Abort
         arrives.
         """
         data = (
@@ -841,7 +847,7 @@ class HostileInputTests(SynchronousTestCase):
     @given(st.binary(max_size=3000), st.integers(128, 1024))
     def test_randomBytes(self, data: bytes, chunk_size: int) -> None:
         """
-        Random bytes only ever raise L{ChunkError}, and between calls the
+        Random bytes only ever raise :class:`ChunkError`, and between calls the
         decoder buffers at most one incomplete chunk header.
         """
         decoder = ChunkDecoder(in_chunk_size=chunk_size)
@@ -857,7 +863,7 @@ class HostileInputTests(SynchronousTestCase):
     def test_randomBytesAfterValidPrefix(self, data: bytes) -> None:
         """
         Random bytes after a valid message and chunk size change only raise
-        L{ChunkError}.
+        :class:`ChunkError`.
         """
         decoder = ChunkDecoder()
         decoder.receive_data(
@@ -900,7 +906,7 @@ class HostileInputTests(SynchronousTestCase):
 
     def test_chunkStreamExplosion(self) -> None:
         """
-        More distinct csids than the bound raise L{ChunkError}.
+        More distinct csids than the bound raise :class:`ChunkError`.
         """
         decoder = ChunkDecoder()
         for csid in range(2, 2 + DEFAULT_MAX_CHUNK_STREAMS):
@@ -922,8 +928,8 @@ class HostileInputTests(SynchronousTestCase):
 
     def test_bufferBoundedOnLargeInput(self) -> None:
         """
-        A large single call is parsed in bounded slices: the decoder never
-        holds more than an incomplete header afterwards.
+        After a large single call the decoder holds no more than the
+        incomplete header at its end.
         """
         payload = filler(1_000_000)
         data = (
@@ -993,7 +999,7 @@ def _as_received(message: RawMessage) -> RawMessage:
 
 def _resplit(data: bytes, cuts: list[int]) -> list[bytes]:
     """
-    Cut C{data} at the given offsets.
+    Cut ``data`` at the given offsets.
     """
     points = sorted({c % (len(data) + 1) for c in cuts})
     pieces = []
@@ -1013,7 +1019,7 @@ class RoundTripTests(SynchronousTestCase):
     @given(_messages(), _CHUNK_SIZES)
     def test_encodeDecode(self, messages: list[RawMessage], chunk_size: int) -> None:
         """
-        Messages encoded with L{encode_chunks} decode to the same messages
+        Messages encoded with :func:`encode_chunks` decode to the same messages
         (timestamps cut to 31 bits).
         """
         data = encode_all(messages, chunk_size)
@@ -1085,7 +1091,7 @@ class RoundTripTests(SynchronousTestCase):
         self, messages: list[RawMessage], chunk_size: int, cuts: list[int]
     ) -> None:
         """
-        A compressing L{ChunkEncoder} (fmt 1/2 headers) round-trips through
+        A compressing :class:`ChunkEncoder` (fmt 1/2 headers) round-trips through
         the decoder, in any split.
         """
         encoder = ChunkEncoder(chunk_size, compress=True)
@@ -1123,7 +1129,7 @@ class RoundTripTests(SynchronousTestCase):
         chunk_size: int,
     ) -> None:
         """
-        A fmt-0 message followed by L{encode_chunks_delta} messages decodes
+        A fmt-0 message followed by :func:`encode_chunks_delta` messages decodes
         with accumulated timestamps and the first message's stream id.
         """
         pieces = list(encode_chunks(base, 9, 1, b"first", chunk_size, csid))
@@ -1191,7 +1197,7 @@ class EncodeTests(SynchronousTestCase):
     def test_extendedTimestampRepeated(self) -> None:
         """
         An extended timestamp follows the fmt-0 header and every fmt-3
-        header (``rtmp.md`` 2.3).
+        header (as SRS's ``srs_chunk_header_c3`` writes it).
         """
         payload = filler(200)
         ext = struct.pack(">I", 0x12345678)
@@ -1228,7 +1234,7 @@ class EncodeTests(SynchronousTestCase):
 
     def test_badArguments(self) -> None:
         """
-        Unencodable arguments raise L{ChunkError}.
+        Unencodable arguments raise :class:`ChunkError`.
         """
         for args in (
             (0, 9, 1, b"a", 128, 1),
@@ -1245,7 +1251,7 @@ class EncodeTests(SynchronousTestCase):
 
     def test_deltaHeader(self) -> None:
         """
-        L{encode_chunks_delta} writes a fmt-1 header then fmt-3 headers.
+        :func:`encode_chunks_delta` writes a fmt-1 header then fmt-3 headers.
         """
         payload = filler(130)
         self.assertEqual(
@@ -1256,7 +1262,7 @@ class EncodeTests(SynchronousTestCase):
 
 class ChunkEncoderTests(SynchronousTestCase):
     """
-    Tests for L{ChunkEncoder}.
+    Tests for :class:`ChunkEncoder`.
     """
 
     def test_fmt0ByDefault(self) -> None:
@@ -1272,7 +1278,7 @@ class ChunkEncoderTests(SynchronousTestCase):
 
     def test_chunkSize(self) -> None:
         """
-        C{set_chunk_size} changes how later messages are cut and validates.
+        ``set_chunk_size`` changes how later messages are cut and validates.
         """
         encoder = ChunkEncoder()
         self.assertEqual(len(encoder.encode(0, 9, 1, filler(1000), 6)), 16)
@@ -1283,7 +1289,7 @@ class ChunkEncoderTests(SynchronousTestCase):
 
     def test_compressHeaders(self) -> None:
         """
-        With C{compress}, a follow-up message gets fmt 2 when length and
+        With ``compress``, a follow-up message gets fmt 2 when length and
         type match, fmt 1 otherwise, and fmt 0 when the stream id changes or
         time goes backwards.
         """
@@ -1297,7 +1303,7 @@ class ChunkEncoderTests(SynchronousTestCase):
 
 class AggregateTests(SynchronousTestCase):
     """
-    Tests for L{split_aggregate} (``rtmp.md`` 2.8, SRS #424).
+    Tests for :func:`split_aggregate` (RTMP spec §7.1.6, SRS #424).
     """
 
     @staticmethod
@@ -1360,7 +1366,7 @@ class AggregateTests(SynchronousTestCase):
     @given(st.binary(max_size=200), st.integers(0, 0x7FFFFFFF))
     def test_randomPayload(self, payload: bytes, timestamp: int) -> None:
         """
-        Arbitrary payloads either split or raise L{ChunkError}.
+        Arbitrary payloads either split or raise :class:`ChunkError`.
         """
         try:
             messages = split_aggregate(RawMessage(timestamp, 22, 1, 4, payload))
@@ -1400,3 +1406,219 @@ class CapturedClientTests(SynchronousTestCase):
             self.assertEqual(messages[0].message_stream_id, 0)
             self.assertEqual(decoder.buffered_size, 0)
             self.assertEqual(decoder.pending_size, 0)
+
+
+@st.composite
+def _chunk_streams(draw: st.DrawFn) -> tuple[bytes, int]:
+    """
+    A chunk stream with every kind of header: messages on a few chunk
+    streams, each started by a fmt 0, 1, 2 or 3 header (so some streams
+    break the rules), with 3-byte or extended timestamps, continuation
+    chunks that repeat the extended timestamp or not, and the chunks of
+    different chunk streams interleaved.
+
+    :return: the bytes and the chunk size they are cut with.
+    """
+    chunk_size = draw(st.sampled_from([128, 129, 200]))
+    csids = draw(st.lists(_CSIDS, min_size=1, max_size=3, unique=True))
+    queues: dict[int, list[bytes]] = {csid: [] for csid in csids}
+    lengths: dict[int, int] = {}
+    for seed in range(draw(st.integers(1, 8))):
+        csid = draw(st.sampled_from(csids))
+        if csid in lengths:
+            fmt = draw(st.integers(0, 3))
+        else:
+            fmt = draw(st.sampled_from([0] * 9 + [1, 2, 3]))
+        timestamp = draw(_TIMESTAMPS)
+        ext = struct.pack(">I", timestamp) if timestamp >= 0xFFFFFF else b""
+        field = min(timestamp, 0xFFFFFF)
+        type_id = draw(_TYPE_IDS)
+        if fmt <= 1:
+            lengths[csid] = draw(st.integers(0, 400))
+        length = lengths.get(csid, 0)
+        if fmt == 0:
+            stream_id = struct.pack("<I", draw(st.integers(0, 0xFFFFFFFF)))
+            header = basic(0, csid) + u24(field) + u24(length) + bytes((type_id,)) + stream_id
+        elif fmt == 1:
+            header = basic(1, csid) + u24(field) + u24(length) + bytes((type_id,))
+        elif fmt == 2:
+            header = basic(2, csid) + u24(field)
+        else:
+            header = basic(3, csid)
+        if fmt < 3 or draw(st.booleans()):
+            header += ext
+        payload = filler(length, seed)
+        queues[csid].append(header + payload[:chunk_size])
+        for offset in range(chunk_size, length, chunk_size):
+            repeat = ext if draw(st.booleans()) else b""
+            queues[csid].append(basic(3, csid) + repeat + payload[offset : offset + chunk_size])
+    data = bytearray()
+    active = [csid for csid in csids if queues[csid]]
+    while active:
+        csid = draw(st.sampled_from(active))
+        data += queues[csid].pop(0)
+        if not queues[csid]:
+            active.remove(csid)
+    return bytes(data), chunk_size
+
+
+def _reassemble(pieces: list[bytes], chunk_size: int) -> tuple[list[RawMessage], bool, int]:
+    """
+    Read a chunk stream with :func:`parse_chunk_header` alone, the plain way:
+    keep every unparsed byte, and parse a header once all of it is there.
+    Every shorter prefix of each header parsed must give ``None``.
+
+    :return: the messages, whether a :class:`ChunkError` stopped the
+        reading, and the bytes of the incomplete header left at the end.
+    """
+    streams: dict[int, ChunkStreamState] = {}
+    partial: dict[int, bytearray] = {}
+    out: list[RawMessage] = []
+    buffer = b""
+    csid: int | None = None
+    state = ChunkStreamState()
+    chunk_left = 0
+    try:
+        for piece in pieces:
+            buffer += piece
+            while True:
+                if csid is not None:
+                    take = min(chunk_left, len(buffer))
+                    partial[csid] += buffer[:take]
+                    buffer = buffer[take:]
+                    chunk_left -= take
+                    state.left -= take
+                    if chunk_left:
+                        break
+                    if not state.left:
+                        payload = bytes(partial.pop(csid))
+                        if payload:
+                            out.append(
+                                RawMessage(
+                                    state.timestamp, state.type_id, state.stream_id, csid, payload
+                                )
+                            )
+                    csid = None
+                if not buffer:
+                    break
+                header = parse_chunk_header(buffer, 0, streams)
+                if header is None:
+                    break
+                end = header[0]
+                for size in range(1, end):
+                    assert parse_chunk_header(buffer[:size], 0, streams) is None, (buffer, size)
+                (
+                    _,
+                    csid,
+                    previous,
+                    pending,
+                    state_timestamp,
+                    delta,
+                    length,
+                    type_id,
+                    stream_id,
+                    extended,
+                ) = header
+                buffer = buffer[end:]
+                if previous is None:
+                    previous = streams[csid] = ChunkStreamState()
+                state = previous
+                if not pending:
+                    state.left = length
+                    partial[csid] = bytearray()
+                state.timestamp = state_timestamp
+                state.delta = delta
+                state.length = length
+                state.type_id = type_id
+                state.stream_id = stream_id
+                state.extended = extended
+                chunk_left = min(state.left, chunk_size)
+    except ChunkError:
+        return out, True, len(buffer)
+    return out, False, len(buffer)
+
+
+class ParseChunkHeaderTests(SynchronousTestCase):
+    """
+    :func:`parse_chunk_header`, the parser the decoder and srs-bench's
+    scanner share.
+    """
+
+    @given(_chunk_streams(), st.lists(st.integers(0, 10**6), max_size=20))
+    def test_decoderAgrees(self, stream: tuple[bytes, int], cuts: list[int]) -> None:
+        """
+        On random chunk streams split at random points, :class:`ChunkDecoder`
+        returns the messages that the header parser alone reassembles, and
+        fails where it fails.
+        """
+        data, chunk_size = stream
+        pieces = _resplit(data, cuts)
+        expected, failed, left = _reassemble(pieces, chunk_size)
+        decoder = ChunkDecoder(in_chunk_size=chunk_size)
+        received: list[RawMessage] = []
+        error = False
+        for piece in pieces:
+            try:
+                received += decoder.receive_data(piece)
+            except ChunkError:
+                error = True
+                break
+        self.assertEqual(error, failed)
+        if error:
+            # The messages of the call that raised are lost.
+            self.assertEqual(received, expected[: len(received)])
+        else:
+            self.assertEqual(received, expected)
+            self.assertEqual(decoder.buffered_size, left)
+
+    def test_fields(self) -> None:
+        """
+        A fmt-0 header with an extended timestamp, then a fmt-3 header that
+        repeats it, on a 2-byte chunk stream id.
+        """
+        data = fmt0(100, 0, 300, 9, 1, ext=0x1234567) + b"p" * 128
+        self.assertEqual(
+            parse_chunk_header(data, 0, {}),
+            (2 + 11 + 4, 100, None, False, 0x1234567, 0xFFFFFF, 300, 9, 1, True),
+        )
+        state = ChunkStreamState()
+        state.timestamp, state.delta, state.length = 0x1234567, 0xFFFFFF, 300
+        state.type_id, state.stream_id, state.extended, state.left = 9, 1, True, 172
+        continuation = fmt3(100) + struct.pack(">I", 0x1234567) + b"p"
+        self.assertEqual(
+            parse_chunk_header(continuation, 0, {100: state}),
+            (2 + 4, 100, state, True, 0x1234567, 0xFFFFFF, 300, 9, 1, True),
+        )
+        self.assertIsNone(parse_chunk_header(continuation[:5], 0, {100: state}))
+
+    def test_extendedTimestampAsPayload(self) -> None:
+        """
+        On a fmt-3 continuation, 4 bytes that differ from the message's
+        extended timestamp are payload: the header ends before them.
+        """
+        state = ChunkStreamState()
+        state.timestamp, state.delta, state.length = 0x1234567, 0xFFFFFF, 300
+        state.extended, state.left = True, 172
+        data = fmt3(5) + b"abcd"
+        header = parse_chunk_header(data, 0, {5: state})
+        assert header is not None
+        self.assertEqual((header[0], header[4]), (1, 0x1234567))
+
+    def test_rules(self) -> None:
+        """
+        The header rules raise :class:`ChunkError`; nothing is changed.
+        """
+        pending = ChunkStreamState()
+        pending.length, pending.left = 300, 100
+        for data, streams in (
+            (fmt3(5), {}),
+            (fmt2(5, 0), {}),
+            (fmt1(5, 0, 10, 9), {}),
+            (fmt0(5, 0, 10, 9), {5: pending}),
+            (fmt1(5, 0, 301, 9), {5: pending}),
+            (fmt0(5, 0, DEFAULT_MAX_MESSAGE_SIZE + 1, 9), {}),
+        ):
+            self.assertRaises(ChunkError, parse_chunk_header, data, 0, streams)
+        self.assertEqual((pending.length, pending.left), (300, 100))
+        # librtmp's ping: fmt 1 may start chunk stream 2 (SRS #98).
+        self.assertIsNotNone(parse_chunk_header(fmt1(2, 0, 6, 4), 0, {}))

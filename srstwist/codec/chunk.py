@@ -1,47 +1,41 @@
 # -*- test-case-name: tests.test_codec_chunk -*-
 """
-The RTMP chunk stream, sans-IO: chunks in, messages out, and back.
+The RTMP chunk stream, sans-IO: chunks in, messages out, and back.  "RTMP
+spec" below is Adobe's RTMP specification 1.0; the chunk stream is its §5.3.
 
-Receiving: L{ChunkDecoder.receive_data} takes whatever bytes the transport
-read after the handshake and returns the complete L{RawMessage}s they finish.
-It follows SRS 2.0's ``SrsProtocol`` reader (``rtmp.md`` section 2), quirks
-included:
+Receiving: :meth:`ChunkDecoder.receive_data` takes whatever bytes the
+transport read after the handshake and returns the complete
+:class:`RawMessage` objects they finish.  It follows SRS 2.0's
+``SrsProtocol`` reader (``SrsProtocol::recv_interlaced_message`` in ossrs/srs
+2.0release ``trunk/src/protocol/srs_rtmp_stack.cpp``), quirks included:
 
 * basic headers of 1, 2 and 3 bytes (chunk stream ids 2..65599);
-* a chunk stream's first header must be fmt 0, except fmt 1 on csid 2, which
-  librtmp uses for its ping (SRS #98);
-* fmt 0 while a message is pending on that csid, or fmt 1 changing the length
-  of a pending message, is an error;
-* fmt 3 that starts a new message adds the last timestamp field again, and
-  after a fmt-0 header that field is the fmt-0 timestamp (FMLE sends ``C4``
-  audio this way, ``rtmp.md`` 2.2);
-* an extended timestamp is absolute, also after fmt 1/2 (SRS does not add it
-  as a delta, ``rtmp.md`` 2.3); timestamps are cut to 31 bits (SRS #111);
-* fmt 3 inside a message while the extended flag is set may or may not repeat
-  the 4-byte extended timestamp (Adobe does, FFmpeg/librtmp do not): the 4
-  bytes are taken as the extended timestamp when they equal the message's
-  timestamp (or that is 0), and as payload otherwise (``rtmp.md`` 2.3);
+* the header rules of :func:`parse_chunk_header`, the one chunk header
+  parser, which srs-bench's chunk scanner
+  (:mod:`srstwist.tools.bench.scan`) shares: which fmt may start a chunk
+  stream, the fmt-3 timestamp delta, extended timestamps (absolute, 31
+  bits, repeated or not on fmt-3 headers);
 * zero-length messages are parsed and dropped;
 * a Set Chunk Size message changes the chunk size for the very next chunk.
 
-Sending: L{encode_chunks} gives a fmt-0 header and fmt-3 continuation headers,
-repeating the extended timestamp on every fmt-3 header as SRS, Flash and FMLE
-do (``rtmp.md`` 2.3, 2.5).  The pieces go straight to
-C{transport.writeSequence} as C{bytes} (the one type Twisted transports take);
-the fan-out caches them so a payload is sliced once per chunk size.
-L{encode_chunks_delta} starts with fmt 1 instead, and L{ChunkEncoder} keeps
-the outgoing chunk size.
+Sending: :func:`encode_chunks` gives a fmt-0 header and fmt-3 continuation
+headers, repeating the extended timestamp on every fmt-3 header as SRS
+(``srs_chunk_header_c3`` in ``trunk/src/kernel/srs_kernel_utility.cpp``),
+Flash and FMLE do.  The pieces go straight to ``transport.writeSequence`` as
+``bytes`` (the one type Twisted transports take); the fan-out caches them
+so a payload is sliced once per chunk size.  :func:`encode_chunks_delta`
+starts with fmt 1 instead, and :class:`ChunkEncoder` keeps the outgoing chunk
+size.
 
-Everything malformed or out of bounds raises L{ChunkError}.
+Everything malformed or out of bounds raises :class:`ChunkError`.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-
-from srstwist.codec.buffer import ReceiveBuffer
 
 __all__ = [
     "CSID_AUDIO",
@@ -62,11 +56,14 @@ __all__ = [
     "ChunkDecoder",
     "ChunkEncoder",
     "ChunkError",
+    "ChunkHeader",
+    "ChunkStreamState",
     "MessageType",
     "RawMessage",
     "check_chunk_size",
     "encode_chunks",
     "encode_chunks_delta",
+    "parse_chunk_header",
     "split_aggregate",
 ]
 
@@ -80,7 +77,7 @@ class ChunkError(Exception):
 
 class MessageType(IntEnum):
     """
-    RTMP message type ids (``rtmp.md`` 3.1).
+    RTMP message type ids (RTMP spec §5.4 and §7.1).
     """
 
     SET_CHUNK_SIZE = 1
@@ -89,7 +86,8 @@ class MessageType(IntEnum):
     USER_CONTROL = 4
     WINDOW_ACKNOWLEDGEMENT_SIZE = 5
     SET_PEER_BANDWIDTH = 6
-    #: SRS's name for 7; it ignores it (``rtmp.md`` 2.7).
+    #: SRS's name for 7 (``RTMP_MSG_EdgeAndOriginServerCommand``); SRS
+    #: ignores it.
     EDGE_AND_ORIGIN_SERVER_COMMAND = 7
     AUDIO = 8
     VIDEO = 9
@@ -102,7 +100,7 @@ class MessageType(IntEnum):
     AGGREGATE = 22
 
 
-#: Chunk size both sides start with.
+#: Chunk size both sides start with (RTMP spec §5.4.1).
 DEFAULT_CHUNK_SIZE = 128
 #: SRS closes the connection on a smaller Set Chunk Size (SRS #541).
 MIN_CHUNK_SIZE = 128
@@ -124,7 +122,8 @@ DEFAULT_MAX_PENDING_SIZE = 16 * 1024 * 1024
 #: a handful (2..8); each id costs per-connection state for ever.
 DEFAULT_MAX_CHUNK_STREAMS = 64
 
-# Chunk stream ids SRS sends on (``rtmp.md`` 2.6), with SRS's names.
+# Chunk stream ids SRS sends on, with the names of SRS's RTMP_CID_*
+# constants.
 CSID_PROTOCOL_CONTROL = 2
 CSID_OVER_CONNECTION = 3
 CSID_OVER_CONNECTION2 = 4
@@ -136,10 +135,6 @@ CSID_OVER_STREAM2 = 8
 _EXTENDED = 0xFFFFFF
 _TIMESTAMP_MASK = 0x7FFFFFFF
 _MESSAGE_HEADER_SIZES = (11, 7, 3, 0)
-# Bytes are handed to the ReceiveBuffer in slices of at most this size, so it
-# never holds more than one slice plus an incomplete chunk header.
-_FEED_SIZE = 64 * 1024
-_MAX_HEADER_SIZE = 3 + 11 + 4
 
 _UINT32 = struct.Struct(">I")
 _UINT32_LE = struct.Struct("<I")
@@ -149,8 +144,8 @@ def check_chunk_size(size: int) -> int:
     """
     Validate a chunk size received in or sent with Set Chunk Size.
 
-    @return: C{size}.
-    @raise ChunkError: if it is below 128 (SRS #541) or above 2**31 - 1.
+    :return: ``size``.
+    :raises ChunkError: if it is below 128 (SRS #541) or above 2**31 - 1.
     """
     if not MIN_CHUNK_SIZE <= size <= MAX_CHUNK_SIZE:
         raise ChunkError(
@@ -164,12 +159,12 @@ class RawMessage:
     """
     One reassembled RTMP message.
 
-    @ivar timestamp: absolute timestamp in milliseconds, 31 bits (SRS #111).
-    @ivar message_type_id: see L{MessageType}; unknown ids are kept.
-    @ivar message_stream_id: the fmt-0 stream id (0 for connection-level).
-    @ivar chunk_stream_id: the csid it arrived on; SRS relays media on the
-        csid the publisher used (``rtmp.md`` 2.6).
-    @ivar payload: the message body.
+    :ivar timestamp: absolute timestamp in milliseconds, 31 bits (SRS #111).
+    :ivar message_type_id: see :class:`MessageType`; unknown ids are kept.
+    :ivar message_stream_id: the fmt-0 stream id (0 for connection-level).
+    :ivar chunk_stream_id: the csid it arrived on; SRS relays media on the
+        csid the publisher used.
+    :ivar payload: the message body.
     """
 
     timestamp: int
@@ -179,45 +174,227 @@ class RawMessage:
     payload: bytes = field(repr=False)
 
 
-@dataclass(slots=True)
-class _ChunkStream:
+class ChunkStreamState:
+    """
+    What a reader remembers about one chunk stream id between chunk headers:
+    the fields of the last message header, which fmt 1, 2 and 3 headers
+    leave out (RTMP spec §5.3.1.2), and how much of the current message is
+    still to come.  :func:`parse_chunk_header` reads it; its callers update
+    it.
+
+    :ivar timestamp: the timestamp of the current (or last) message, 31 bits.
+    :ivar delta: the last 3-byte timestamp field, which a fmt-3 header that
+        starts a message adds again (SRS's ``SrsProtocol::read_message_header``
+        in ``trunk/src/protocol/srs_rtmp_stack.cpp``).
+    :ivar length: the message length.
+    :ivar type_id: the message type id.
+    :ivar stream_id: the message stream id.
+    :ivar extended: the last fmt 0/1/2 header had an extended timestamp, so
+        fmt-3 headers carry (or may carry) 4 more bytes.
+    :ivar left: payload bytes of the current message still to come; 0
+        between messages.
+    """
+
+    __slots__ = ("timestamp", "delta", "length", "type_id", "stream_id", "extended", "left")
+
+    def __init__(self) -> None:
+        self.timestamp = 0
+        self.delta = 0
+        self.length = 0
+        self.type_id = 0
+        self.stream_id = 0
+        self.extended = False
+        self.left = 0
+
+
+#: What :func:`parse_chunk_header` returns: ``(offset, csid, previous,
+#: pending, timestamp, delta, length, type_id, stream_id, extended)``.
+ChunkHeader = tuple[int, int, ChunkStreamState | None, bool, int, int, int, int, int, bool]
+
+
+def parse_chunk_header(
+    data: bytes,
+    offset: int,
+    streams: Mapping[int, ChunkStreamState],
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+) -> ChunkHeader | None:
+    """
+    Parse the chunk header at ``data[offset]``: the basic header (fmt and a
+    1, 2 or 3 byte chunk stream id, RTMP spec §5.3.1.1), the message header
+    (11, 7, 3 or 0 bytes, §5.3.1.2) and the extended timestamp (§5.3.1.3),
+    with the fields a short header leaves out taken from ``streams``.
+
+    SRS 2.0's reading rules (``SrsProtocol::read_basic_header`` and
+    ``read_message_header``, ``trunk/src/protocol/srs_rtmp_stack.cpp``) apply:
+
+    * a chunk stream's first header must be fmt 0, except fmt 1 on chunk
+      stream 2, which librtmp uses for its ping (SRS #98);
+    * fmt 0 while a message is pending on that chunk stream, or fmt 1
+      changing the length of a pending message, is an error;
+    * fmt 3 that starts a new message adds the last timestamp field again,
+      and after a fmt-0 header that field is the fmt-0 timestamp (FMLE sends
+      its audio this way);
+    * an extended timestamp is absolute, also after fmt 1 and 2 (SRS does
+      not add it as a delta); timestamps are cut to 31 bits (SRS #111);
+    * fmt 3 inside a message while the extended flag is set may or may not
+      repeat the 4-byte extended timestamp (Adobe's products do, FFmpeg and
+      librtmp do not): the 4 bytes are taken as the extended timestamp when
+      they equal the message's timestamp (or that is 0), and are left as
+      payload otherwise.  Like SRS this needs 4 bytes after the header to
+      tell, so such a header is short until they are there.
+
+    Nothing is changed: the caller stores the result in its
+    :class:`ChunkStreamState` (and creates one for a new chunk stream, after
+    checking its own bounds).
+
+    :param data: the bytes received; the header may be incomplete.
+    :param offset: where the header starts; ``offset < len(data)``.
+    :param streams: the state of every chunk stream seen so far, by id.
+    :param max_message_size: a header declaring a longer message raises.
+    :return: ``(offset, csid, previous, pending, timestamp, delta, length,
+        type_id, stream_id, extended)``: the offset just after the header,
+        the chunk stream id, its entry in ``streams`` (``None`` for a new
+        one), whether the header continues a pending message, and the
+        message header fields as :class:`ChunkStreamState` keeps them; or
+        ``None`` when ``data`` ends inside the header.
+    :raises ChunkError: the header breaks one of the rules above, or declares
+        a message longer than ``max_message_size``.
+    """
+    end = len(data)
+    byte = data[offset]
+    fmt = byte >> 6
+    csid = byte & 0x3F
+    p = offset + 1
+    if csid < 2:
+        # 0: one more byte, csid 64..319; 1: two more (little-endian), 64..65599.
+        if csid:
+            if end - p < 2:
+                return None
+            csid = 64 + data[p] + (data[p + 1] << 8)
+            p += 2
+        else:
+            if p >= end:
+                return None
+            csid = 64 + data[p]
+            p += 1
+    previous = streams.get(csid)
+    if fmt == 3:
+        if previous is None:
+            raise ChunkError(f"chunk stream {csid} starts with fmt 3, not 0")
+        pending = previous.left > 0
+        timestamp = previous.timestamp
+        delta = previous.delta
+        extended = previous.extended
+        if not pending and not extended:
+            timestamp += delta
+        length = previous.length
+        type_id = previous.type_id
+        stream_id = previous.stream_id
+    else:
+        mh_size = _MESSAGE_HEADER_SIZES[fmt]
+        if end - p < mh_size:
+            return None
+        if previous is None:
+            if fmt == 2 or (fmt == 1 and csid != 2):
+                # librtmp's ping starts csid 2 with fmt 1 (SRS #98).
+                raise ChunkError(f"chunk stream {csid} starts with fmt {fmt}, not 0")
+            pending = False
+            timestamp = length = type_id = stream_id = 0
+        else:
+            pending = previous.left > 0
+            if pending and fmt == 0:
+                raise ChunkError(f"fmt 0 inside a message on chunk stream {csid}")
+            timestamp = previous.timestamp
+            length = previous.length
+            type_id = previous.type_id
+            stream_id = previous.stream_id
+        delta = (data[p] << 16) | (data[p + 1] << 8) | data[p + 2]
+        extended = delta >= _EXTENDED
+        if not extended:
+            timestamp = delta if fmt == 0 else timestamp + delta
+        if fmt <= 1:
+            new_length = (data[p + 3] << 16) | (data[p + 4] << 8) | data[p + 5]
+            if pending and new_length != length:
+                raise ChunkError(
+                    f"fmt 1 changes the length of a pending message on "
+                    f"chunk stream {csid} from {length} to {new_length}"
+                )
+            if new_length > max_message_size:
+                raise ChunkError(
+                    f"message of {new_length} bytes exceeds the limit of {max_message_size}"
+                )
+            length = new_length
+            type_id = data[p + 6]
+            if fmt == 0:
+                (stream_id,) = _UINT32_LE.unpack_from(data, p + 7)
+        p += mh_size
+    if extended:
+        if end - p < 4:
+            return None
+        value = _UINT32.unpack_from(data, p)[0] & _TIMESTAMP_MASK
+        current = timestamp & _TIMESTAMP_MASK
+        if not (fmt == 3 and pending and current and value != current):
+            timestamp = value
+            p += 4
+        # else: the sender does not repeat the extended timestamp on
+        # continuation chunks, and these 4 bytes are payload.
+    return (
+        p,
+        csid,
+        previous,
+        pending,
+        timestamp & _TIMESTAMP_MASK,
+        delta,
+        length,
+        type_id,
+        stream_id,
+        extended,
+    )
+
+
+class _ChunkStream(ChunkStreamState):
     """
     What the decoder remembers about one chunk stream id.
 
-    @ivar delta: the last 3-byte timestamp field, which a fmt-3 header that
-        starts a message adds again (``rtmp.md`` 2.2).
-    @ivar extended: the last fmt 0/1/2 header had an extended timestamp, so
-        fmt-3 headers carry (or may carry) 4 more bytes.
-    @ivar partial: the message being reassembled, or L{None} between messages.
+    :ivar partial: the message being reassembled, or ``None`` between
+        messages.
     """
 
-    timestamp: int = 0
-    delta: int = 0
-    length: int = 0
-    type_id: int = 0
-    stream_id: int = 0
-    extended: bool = False
-    partial: bytearray | None = None
+    __slots__ = ("partial",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.partial: bytearray | None = None
 
 
 class ChunkDecoder:
     """
     Reassemble RTMP messages from the chunk stream a peer sends.
 
-    Feed it with L{receive_data}; it works the same whether the bytes come all
-    at once or one at a time, and its work is linear in the bytes fed.  After
-    it raises L{ChunkError} it is closed and raises again on further input.
+    Feed it with :meth:`receive_data`; it works the same whether the bytes
+    come all at once or one at a time, and its work is linear in the bytes
+    fed.  Between calls it holds at most one incomplete chunk header (18
+    bytes).  After it raises :class:`ChunkError` it is closed and raises
+    again on further input.
 
     The decoder applies a received Set Chunk Size itself, at the chunk where
-    it takes effect, because the chunks after it in the same L{receive_data}
-    call must already be cut with the new size (SRS does the same in
-    ``SrsProtocol::on_recv_message``).  The message is still returned, for
-    logging; a session must not feed it back through L{set_in_chunk_size}.
-    Abort messages are returned but, as in SRS (``rtmp.md`` 2.7), not acted
-    on unless C{honour_abort} is set; then the decoder drops the partial
-    message at the exact point the Abort arrives.  Calling L{abort} after
-    L{receive_data} returns is only exact if no later chunk on that chunk
-    stream came in the same call.
+    it takes effect, because the chunks after it in the same
+    :meth:`receive_data` call must already be cut with the new size (SRS does
+    the same in ``SrsProtocol::on_recv_message``).  The message is still
+    returned, for logging; a session must not feed it back through
+    :meth:`set_in_chunk_size`.  Abort messages (RTMP spec §5.4.2) are
+    returned but, as in SRS, not acted on unless ``honour_abort`` is set;
+    then the decoder drops the partial message at the exact point the Abort
+    arrives.  Calling :meth:`abort` after :meth:`receive_data` returns is
+    only exact if no later chunk on that chunk stream came in the same call.
+
+    :param in_chunk_size: the peer's chunk size to start with.
+    :param max_message_size: a header declaring a longer message raises.
+    :param max_pending_size: the declared lengths of all messages being
+        reassembled at once may not add up to more.
+    :param max_chunk_streams: distinct chunk stream ids allowed.
+    :param honour_abort: apply received Abort messages (SRS does not).
+    :raises ChunkError: if ``in_chunk_size`` fails :func:`check_chunk_size`.
     """
 
     def __init__(
@@ -229,22 +406,15 @@ class ChunkDecoder:
         max_chunk_streams: int = DEFAULT_MAX_CHUNK_STREAMS,
         honour_abort: bool = False,
     ) -> None:
-        """
-        @param in_chunk_size: the peer's chunk size to start with.
-        @param max_message_size: a header declaring a longer message raises.
-        @param max_pending_size: the declared lengths of all messages being
-            reassembled at once may not add up to more.
-        @param max_chunk_streams: distinct chunk stream ids allowed.
-        @param honour_abort: apply received Abort messages (SRS does not).
-        """
         self._in_chunk_size = check_chunk_size(in_chunk_size)
         self._max_message_size = max_message_size
         self._max_pending_size = max_pending_size
         self._max_chunk_streams = max_chunk_streams
         self._honour_abort = honour_abort
-        self._buffer = ReceiveBuffer(_FEED_SIZE + _MAX_HEADER_SIZE, ChunkError)
         self._streams: dict[int, _ChunkStream] = {}
         self._pending = 0
+        # An incomplete chunk header kept from the previous call.
+        self._carry = b""
         # While a chunk's payload is being read: its stream and bytes left.
         self._current: _ChunkStream | None = None
         self._current_csid = 0
@@ -275,203 +445,140 @@ class ChunkDecoder:
     @property
     def buffered_size(self) -> int:
         """
-        Bytes held in the receive buffer (an incomplete chunk header at most,
-        between calls).
+        Bytes held back between calls: an incomplete chunk header at most.
         """
-        return self._buffer.held()
+        return len(self._carry)
 
     def set_in_chunk_size(self, size: int) -> None:
         """
         Set the peer's chunk size out of band; it applies from the next chunk
         header.  Received Set Chunk Size messages are applied automatically.
 
-        @raise ChunkError: if C{size} fails L{check_chunk_size}.
+        :raises ChunkError: if ``size`` fails :func:`check_chunk_size`.
         """
         self._in_chunk_size = check_chunk_size(size)
 
     def abort(self, chunk_stream_id: int) -> None:
         """
-        Drop the partly received message on C{chunk_stream_id}, as the RTMP
-        Abort message asks.  Does nothing if there is none, or if that chunk
-        stream is in the middle of a chunk (the abort cannot have been sent
-        there).
+        Drop the partly received message on ``chunk_stream_id``, as the RTMP
+        Abort message asks (RTMP spec §5.4.2).  Does nothing if there is
+        none, or if that chunk stream is in the middle of a chunk (the abort
+        cannot have been sent there).
         """
         stream = self._streams.get(chunk_stream_id)
         if stream is None or stream.partial is None or stream is self._current:
             return
         self._pending -= stream.length
         stream.partial = None
+        stream.left = 0
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[RawMessage]:
         """
         Take bytes from the peer.
 
-        @return: the messages these bytes complete, in completion order;
+        :return: the messages these bytes complete, in completion order;
             zero-length messages are left out.
-        @raise ChunkError: on a protocol violation or exceeded bound.
+        :raises ChunkError: on a protocol violation or exceeded bound.
         """
         if self._closed:
             raise ChunkError("chunk decoder closed by an earlier error")
+        if self._carry:
+            data = self._carry + data
+            self._carry = b""
+        elif type(data) is not bytes:
+            data = bytes(data)
         out: list[RawMessage] = []
-        view = memoryview(data)
-        if view.format != "B":
-            view = view.cast("B")
         try:
-            for offset in range(0, len(view), _FEED_SIZE):
-                self._buffer.append(view[offset : offset + _FEED_SIZE])
-                self._parse(out)
+            self._parse(data, out)
         except ChunkError:
             self._closed = True
             raise
         return out
 
-    def _parse(self, out: list[RawMessage]) -> None:
+    def _parse(self, data: bytes, out: list[RawMessage]) -> None:
         """
-        Parse as much of the buffer as possible, appending finished messages.
+        Parse all of ``data``, appending finished messages to ``out``; keep
+        an incomplete header at the end for the next call.
         """
-        buffer = self._buffer
-        while True:
-            stream = self._current
-            if stream is None:
-                if not self._parse_header():
+        pos = 0
+        end = len(data)
+        streams = self._streams
+        stream = self._current
+        chunk_left = self._chunk_left
+        try:
+            while True:
+                if stream is not None:
+                    if chunk_left:
+                        take = end - pos
+                        if take <= 0:
+                            return
+                        if take > chunk_left:
+                            take = chunk_left
+                        stream.partial += data[pos : pos + take]  # type: ignore[operator]
+                        pos += take
+                        chunk_left -= take
+                        stream.left -= take
+                        if chunk_left:
+                            return
+                    self._current = None
+                    if not stream.left:
+                        self._end_message(stream, out)
+                    stream = None
+                if pos >= end:
                     return
-                continue
-            if self._chunk_left:
-                piece = buffer.consume_at_most(self._chunk_left)
-                if not piece:
+                header = parse_chunk_header(data, pos, streams, self._max_message_size)
+                if header is None:
+                    self._carry = data[pos:]
                     return
-                buffer.commit()
-                assert stream.partial is not None
-                stream.partial += piece
-                self._chunk_left -= len(piece)
-            if not self._chunk_left:
-                self._end_chunk(stream, out)
+                (
+                    pos,
+                    csid,
+                    stream,
+                    pending,
+                    timestamp,
+                    delta,
+                    length,
+                    type_id,
+                    stream_id,
+                    extended,
+                ) = header
+                if not pending:
+                    if self._pending + length > self._max_pending_size:
+                        raise ChunkError(
+                            f"{self._pending + length} bytes of partial messages "
+                            f"exceed the limit of {self._max_pending_size}"
+                        )
+                    if stream is None:
+                        if len(streams) >= self._max_chunk_streams:
+                            raise ChunkError(
+                                f"more than {self._max_chunk_streams} chunk streams"
+                            )
+                        stream = streams[csid] = _ChunkStream()
+                    stream.partial = bytearray()
+                    stream.left = length
+                    self._pending += length
+                assert stream is not None
+                stream.timestamp = timestamp
+                stream.delta = delta
+                stream.length = length
+                stream.type_id = type_id
+                stream.stream_id = stream_id
+                stream.extended = extended
+                self._current_csid = csid
+                chunk_left = stream.left
+                if chunk_left > self._in_chunk_size:
+                    chunk_left = self._in_chunk_size
+        finally:
+            self._current = stream
+            self._chunk_left = chunk_left
 
-    def _parse_header(self) -> bool:
+    def _end_message(self, stream: _ChunkStream, out: list[RawMessage]) -> None:
         """
-        Read one complete chunk header, or nothing.
-
-        @return: whether a header was read (C{False}: wait for more bytes).
+        The last chunk of ``stream``'s message is in: emit the message, and
+        apply it if it is a Set Chunk Size (or an Abort, when honoured).
         """
-        buffer = self._buffer
-        raw = buffer.consume_exactly(1)
-        if raw is None:
-            return False
-        fmt = raw[0] >> 6
-        csid = raw[0] & 0x3F
-        header_size = 1
-        if csid < 2:
-            # 0: one more byte, csid 64..319; 1: two more (LE), 64..65599.
-            extra = buffer.consume_exactly(csid + 1)
-            if extra is None:
-                buffer.rollback()
-                return False
-            header_size += csid + 1
-            csid = 64 + extra[0] + (extra[1] << 8 if csid else 0)
-        mh_size = _MESSAGE_HEADER_SIZES[fmt]
-        mh = buffer.consume_exactly(mh_size)
-        if mh is None:
-            buffer.rollback()
-            return False
-        header_size += mh_size
-
-        stream = self._streams.get(csid)
-        if stream is None and not (fmt == 0 or (fmt == 1 and csid == 2)):
-            # librtmp's ping starts csid 2 with fmt 1 (SRS #98).
-            raise ChunkError(f"chunk stream {csid} starts with fmt {fmt}, not 0")
-        pending = stream is not None and stream.partial is not None
-        if pending and fmt == 0:
-            raise ChunkError(f"fmt 0 inside a message on chunk stream {csid}")
-
-        old = stream if stream is not None else _ChunkStream()
-        timestamp = old.timestamp
-        length = old.length
-        type_id = old.type_id
-        stream_id = old.stream_id
-        if fmt <= 2:
-            delta = (mh[0] << 16) | (mh[1] << 8) | mh[2]
-            extended = delta >= _EXTENDED
-            if not extended:
-                timestamp = delta if fmt == 0 else timestamp + delta
-            if fmt <= 1:
-                length = (mh[3] << 16) | (mh[4] << 8) | mh[5]
-                type_id = mh[6]
-                if pending and length != old.length:
-                    raise ChunkError(
-                        f"fmt 1 changes the length of a pending message on "
-                        f"chunk stream {csid} from {old.length} to {length}"
-                    )
-                if length > self._max_message_size:
-                    raise ChunkError(
-                        f"message of {length} bytes exceeds the limit of "
-                        f"{self._max_message_size}"
-                    )
-                if fmt == 0:
-                    (stream_id,) = _UINT32_LE.unpack_from(mh, 7)
-        else:
-            delta = old.delta
-            extended = old.extended
-            if not pending and not extended:
-                timestamp += delta
-
-        if extended:
-            ext = buffer.consume_exactly(4)
-            if ext is None:
-                buffer.rollback()
-                return False
-            (value,) = _UINT32.unpack(ext)
-            value &= _TIMESTAMP_MASK
-            current = timestamp & _TIMESTAMP_MASK
-            if fmt == 3 and pending and current and value != current:
-                # The sender does not repeat the extended timestamp on
-                # continuation chunks: these 4 bytes are payload.  Like SRS
-                # we need 4 bytes to tell, so a last chunk with fewer payload
-                # bytes completes only when the peer sends more.
-                buffer.rollback()
-                buffer.consume_exactly(header_size)
-            else:
-                timestamp = value
-        timestamp &= _TIMESTAMP_MASK
-
-        if not pending:
-            if self._pending + length > self._max_pending_size:
-                raise ChunkError(
-                    f"{self._pending + length} bytes of partial messages "
-                    f"exceed the limit of {self._max_pending_size}"
-                )
-            if stream is None:
-                if len(self._streams) >= self._max_chunk_streams:
-                    raise ChunkError(
-                        f"more than {self._max_chunk_streams} chunk streams"
-                    )
-                stream = self._streams[csid] = _ChunkStream()
-        assert stream is not None
-        buffer.commit()
-
-        stream.timestamp = timestamp
-        stream.delta = delta
-        stream.length = length
-        stream.type_id = type_id
-        stream.stream_id = stream_id
-        stream.extended = extended
-        if not pending:
-            stream.partial = bytearray()
-            self._pending += length
-        assert stream.partial is not None
-        self._current = stream
-        self._current_csid = csid
-        self._chunk_left = min(length - len(stream.partial), self._in_chunk_size)
-        return True
-
-    def _end_chunk(self, stream: _ChunkStream, out: list[RawMessage]) -> None:
-        """
-        Finish the current chunk; emit its message if it is now complete.
-        """
-        self._current = None
         partial = stream.partial
         assert partial is not None
-        if len(partial) < stream.length:
-            return
         stream.partial = None
         self._pending -= stream.length
         if stream.length == 0:
@@ -496,9 +603,11 @@ class ChunkDecoder:
 
 def _basic_header(fmt: int, csid: int) -> bytes:
     """
-    Encode a basic header in the shortest form for C{csid}.
+    Encode a basic header (RTMP spec §5.3.1.1) in the shortest form for
+    ``csid``.
 
-    SRS itself only writes the 1-byte form (``rtmp.md`` 2.1), which is all
+    SRS itself only writes the 1-byte form (``srs_chunk_header_c0`` and
+    ``srs_chunk_header_c3`` keep the low 6 bits of the csid), which is all
     it needs for the csids it picks; relayed csids may be larger.
     """
     if csid < 64:
@@ -512,7 +621,7 @@ def _check_encode(type_id: int, payload: bytes, chunk_size: int, csid: int) -> N
     """
     Reject arguments no chunk header can carry.
 
-    @raise ChunkError: naming the bad argument.
+    :raises ChunkError: naming the bad argument.
     """
     if not MIN_CHUNK_STREAM_ID <= csid <= MAX_CHUNK_STREAM_ID:
         raise ChunkError(f"chunk stream id {csid} outside 2..65599")
@@ -527,11 +636,11 @@ def _split(
     first: bytes, continuation: bytes, payload: bytes, chunk_size: int
 ) -> list[bytes]:
     """
-    Interleave headers with payload slices of C{chunk_size} bytes.
+    Interleave headers with payload slices of ``chunk_size`` bytes.
 
-    The slices are C{bytes}, not memoryviews: Twisted's TCP transports accept
-    only C{bytes} in C{write}/C{writeSequence}.  Slicing copies the payload
-    once per encoding, which the fan-out caches (L{srstwist.media.message}),
+    The slices are ``bytes``, not memoryviews: Twisted's TCP transports accept
+    only ``bytes`` in ``write``/``writeSequence``.  Slicing copies the payload
+    once per encoding, which the fan-out caches (:mod:`srstwist.media.message`),
     so that copy is paid once per message and chunk size, not per player.
     """
     size = len(payload)
@@ -554,23 +663,26 @@ def encode_chunks(
 ) -> list[bytes]:
     """
     Cut one message into chunks the way SRS sends everything: a fmt-0 header
-    with the absolute timestamp, then fmt-3 headers (``rtmp.md`` 2.5).
+    with the absolute timestamp, then fmt-3 headers (SRS's
+    ``SrsProtocol::do_send_messages``).
 
     A timestamp of 0xFFFFFF or more goes in a 4-byte extended timestamp after
-    the fmt-0 header I{and} after every fmt-3 header, as Adobe products and
-    SRS do (``rtmp.md`` 2.3); SRS-style readers accept it either way.
+    the fmt-0 header *and* after every fmt-3 header, as Adobe products and
+    SRS do (``srs_chunk_header_c3``), although RTMP spec §5.3.1.3 leaves it
+    out of type-3 chunks; SRS-style readers accept it either way.
 
     The result depends only on the arguments, so it can be computed once per
-    message and chunk size and shared by every player (``STYLE.md`` 10).
+    message and chunk size and shared by every player.
 
-    @param timestamp: 0..2**32 - 1.
-    @param stream_id: message stream id, written little-endian.
-    @param payload: the message body.
-    @param chunk_size: the receiver's current chunk size.
-    @param csid: chunk stream id, 2..65599.
-    @return: C{bytes} pieces for C{transport.writeSequence}; a payload that
+    :param timestamp: 0..2**32 - 1.
+    :param type_id: the message type id, 0..255.
+    :param stream_id: message stream id, written little-endian.
+    :param payload: the message body.
+    :param chunk_size: the receiver's current chunk size.
+    :param csid: chunk stream id, 2..65599.
+    :return: ``bytes`` pieces for ``transport.writeSequence``; a payload that
         fits one chunk is passed through uncopied.
-    @raise ChunkError: if an argument cannot be encoded.
+    :raises ChunkError: if an argument cannot be encoded.
     """
     _check_encode(type_id, payload, chunk_size, csid)
     if not 0 <= timestamp <= 0xFFFFFFFF:
@@ -609,19 +721,19 @@ def encode_chunks_delta(
     Cut one message into chunks that start with a fmt-1 header (timestamp
     delta, length, type) followed by fmt-3 headers.
 
-    The bytes depend only on the delta to the previous message on C{csid},
+    The bytes depend only on the delta to the previous message on ``csid``,
     not on its absolute timestamp, so players that started at different
     times can share them.  The receiver must already have had a message on
-    C{csid} with the right message stream id, which fmt 1 keeps.
+    ``csid`` with the right message stream id, which fmt 1 keeps.
 
     Deltas of 0xFFFFFF and above are refused: in an extended field SRS reads
-    them as an absolute timestamp, where the RTMP specification and FFmpeg
-    add them (``rtmp.md`` 2.3), so they cannot be sent unambiguously; send
-    such a message with L{encode_chunks}.
+    them as an absolute timestamp, where the RTMP specification (§5.3.1.3)
+    and FFmpeg add them, so they cannot be sent unambiguously; send such a
+    message with :func:`encode_chunks`.
 
-    @param delta: 0..0xFFFFFE milliseconds since the previous message.
-    @return: pieces for C{transport.writeSequence}, as L{encode_chunks}.
-    @raise ChunkError: if an argument cannot be encoded.
+    :param delta: 0..0xFFFFFE milliseconds since the previous message.
+    :return: pieces for ``transport.writeSequence``, as :func:`encode_chunks`.
+    :raises ChunkError: if an argument cannot be encoded.
     """
     _check_encode(type_id, payload, chunk_size, csid)
     if not 0 <= delta < _EXTENDED:
@@ -641,8 +753,9 @@ def _encode_delta_fmt2(
     delta: int, payload: bytes, chunk_size: int, csid: int
 ) -> list[bytes]:
     """
-    Like L{encode_chunks_delta} but with a fmt-2 header (delta only), for a
-    message whose length and type equal the previous one's on C{csid}.
+    Like :func:`encode_chunks_delta` but with a fmt-2 header (delta only),
+    for a message whose length and type equal the previous one's on
+    ``csid``.
     """
     first = _basic_header(2, csid) + _UINT32.pack(delta)[1:]
     return _split(first, _basic_header(3, csid), payload, chunk_size)
@@ -666,9 +779,10 @@ class ChunkEncoder:
     header sent on each chunk stream.
 
     By default every message starts with a fmt-0 header, exactly as SRS does
-    (``rtmp.md`` 2.5): each message's chunks are then independent of what
-    was sent before, which is what lets one encoding be shared by all
-    players, and every client accepts it.  With C{compress=True} a message
+    (``SrsProtocol::do_send_messages``): each message's chunks are then
+    independent of what was sent before, which is what lets one encoding be
+    shared by all players, and every client accepts it.  With
+    ``compress=True`` a message
     that follows another on the same chunk stream and message stream id, no
     more than 0xFFFFFE ms later, gets a fmt-1 header, or fmt 2 when length
     and type also match; fmt 3 is never used to start a message, because
@@ -680,8 +794,9 @@ class ChunkEncoder:
         self, chunk_size: int = DEFAULT_CHUNK_SIZE, *, compress: bool = False
     ) -> None:
         """
-        @param chunk_size: the outgoing chunk size to start with.
-        @param compress: use fmt 1/2 headers where they are unambiguous.
+        :param chunk_size: the outgoing chunk size to start with.
+        :param compress: use fmt 1/2 headers where they are unambiguous.
+        :raises ChunkError: if ``chunk_size`` fails :func:`check_chunk_size`.
         """
         self._chunk_size = check_chunk_size(chunk_size)
         self._compress = compress
@@ -698,17 +813,17 @@ class ChunkEncoder:
         """
         Change the outgoing chunk size.  Call it right after encoding the Set
         Chunk Size message that announces it: SRS switches at that point too,
-        so the next message (the connect C{_result}) already uses it (SRS
-        #454, ``rtmp.md`` 2.4, 3.3).
+        so the next message (the connect ``_result``) already uses it (SRS
+        #454).
 
-        @raise ChunkError: if C{size} fails L{check_chunk_size}.
+        :raises ChunkError: if ``size`` fails :func:`check_chunk_size`.
         """
         self._chunk_size = check_chunk_size(size)
 
     def last_header(self, csid: int) -> tuple[int, int, int, int] | None:
         """
-        @return: C{(timestamp, type_id, stream_id, length)} of the last
-            message encoded on C{csid}, or L{None}.
+        :return: ``(timestamp, type_id, stream_id, length)`` of the last
+            message encoded on ``csid``, or ``None``.
         """
         last = self._last.get(csid)
         if last is None:
@@ -726,8 +841,9 @@ class ChunkEncoder:
         """
         Cut one message into chunks with the current chunk size.
 
-        @return: pieces for C{transport.writeSequence}, as L{encode_chunks}.
-        @raise ChunkError: if an argument cannot be encoded.
+        :return: pieces for ``transport.writeSequence``, as
+            :func:`encode_chunks`.
+        :raises ChunkError: if an argument cannot be encoded.
         """
         last = self._last.get(csid)
         size = len(payload)
@@ -760,14 +876,14 @@ def split_aggregate(message: RawMessage) -> list[RawMessage]:
 
     The payload is a run of FLV-tag-like records: type (1), data size (3),
     timestamp low 24 bits (3), timestamp high 8 bits (1), stream id (3),
-    data, back-pointer (4, ignored) (``rtmp.md`` 2.8).  Timestamps are
+    data, back-pointer (4, ignored) (RTMP spec §7.1.6).  Timestamps are
     rebased as SRS does (SRS #424): the difference between the aggregate's
     timestamp and the first record's is added to every record, modulo 2**31.
     Like SRS only audio and video records are kept.  Each result carries the
     aggregate's chunk stream id and message stream id (the records' own
     stream id field is 0 in FLV and SRS does not use it for media).
 
-    @raise ChunkError: if a record is truncated.
+    :raises ChunkError: if a record is truncated.
     """
     payload = message.payload
     size = len(payload)

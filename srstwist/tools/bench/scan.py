@@ -7,11 +7,12 @@ A load tester holding two thousand players of a 1 Mbit/s stream reads
 about 140,000 media messages a second.  :class:`~srstwist.codec.chunk.ChunkDecoder`
 copies each payload twice (into the reassembly buffer, then into ``bytes``)
 and the session wraps it in a ``RawMessage`` and a ``Media`` event; that is
-about 8 us a message, most of one core.  :class:`ChunkScanner` applies the
-same header rules (``rtmp.md`` 2.1-2.4, SRS's quirks as ``ChunkDecoder``
-documents them) and, for messages of type 8 and 9, only counts: it reads the
-first two payload bytes (frame type, codec, AVC packet type) and skips the
-rest in place.  Every other message (protocol control, commands, data,
+about 8 us a message, most of one core.  :class:`ChunkScanner` parses the
+headers with the decoder's own parser,
+:func:`~srstwist.codec.chunk.parse_chunk_header` (SRS's rules included),
+and, for messages of type 8 and 9, only counts: it reads the first two
+payload bytes (frame type, codec, AVC packet type) and skips the rest in
+place.  Every other message (protocol control, commands, data,
 aggregates) is reassembled and handed to ``on_message``, which the bench
 re-encodes for its :class:`~srstwist.codec.rtmp_client.ClientSession`, so
 those still get the session's full AMF0 and state-machine checks.
@@ -30,8 +31,10 @@ from srstwist.codec.chunk import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_MAX_PENDING_SIZE,
     ChunkError,
+    ChunkStreamState,
     MessageType,
     check_chunk_size,
+    parse_chunk_header,
 )
 
 __all__ = ["ChunkScanner", "MediaTally", "OnMessage"]
@@ -39,9 +42,6 @@ __all__ = ["ChunkScanner", "MediaTally", "OnMessage"]
 #: ``on_message(timestamp, message_type_id, message_stream_id, chunk_stream_id, payload)``
 OnMessage = Callable[[int, int, int, int, bytes], None]
 
-_EXTENDED = 0xFFFFFF
-_TIMESTAMP_MASK = 0x7FFFFFFF
-_MESSAGE_HEADER_SIZES = (11, 7, 3, 0)
 _AUDIO = int(MessageType.AUDIO)
 _VIDEO = int(MessageType.VIDEO)
 _SET_CHUNK_SIZE = int(MessageType.SET_CHUNK_SIZE)
@@ -134,33 +134,20 @@ class MediaTally:
         return self.last_timestamp - self.first_timestamp
 
 
-class _Csid:
-    """What the scanner remembers about one chunk stream id."""
+class _Csid(ChunkStreamState):
+    """
+    What the scanner remembers about one chunk stream id.
 
-    __slots__ = (
-        "timestamp",
-        "delta",
-        "length",
-        "type_id",
-        "stream_id",
-        "extended",
-        "left",
-        "partial",
-        "b0",
-        "b1",
-    )
+    :ivar partial: the reassembly buffer of a message other than audio and
+        video, or ``None``.
+    :ivar b0: the first payload byte of the current message, -1 until read.
+    :ivar b1: the second payload byte of the current message, -1 until read.
+    """
+
+    __slots__ = ("partial", "b0", "b1")
 
     def __init__(self) -> None:
-        self.timestamp = 0
-        self.delta = 0
-        self.length = 0
-        self.type_id = 0
-        self.stream_id = 0
-        self.extended = False
-        # Payload bytes of the current message still to come; 0 between
-        # messages.
-        self.left = 0
-        # Reassembly buffer, for messages other than audio and video.
+        super().__init__()
         self.partial: bytearray | None = None
         self.b0 = -1
         self.b1 = -1
@@ -223,8 +210,18 @@ class ChunkScanner:
             raise
 
     def _scan(self, data: bytes) -> None:
+        """
+        Read ``data``: skip or reassemble payloads, and parse each chunk
+        header with :func:`~srstwist.codec.chunk.parse_chunk_header`, applying
+        it only once the whole header is there; keep an incomplete header for
+        the next call.
+
+        :raises ChunkError: the chunk stream is malformed or exceeds a bound.
+        """
         pos = 0
         end = len(data)
+        streams = self._streams
+        max_message_size = self._max_message_size
         stream = self._current
         chunk_left = self._chunk_left
         tally_add = self._tally.add
@@ -261,128 +258,72 @@ class ChunkScanner:
                         else:
                             self._complete(stream, bytes(partial))
                     stream = None
-                    continue
                 if pos >= end:
                     return
-                parsed = self._header(data, pos, end)
-                if parsed is None:
+                header = parse_chunk_header(data, pos, streams, max_message_size)
+                if header is None:
                     self._carry = data[pos:]
                     return
-                pos, stream, chunk_left = parsed
-                if not chunk_left:
+                (
+                    pos,
+                    csid,
+                    previous,
+                    pending,
+                    timestamp,
+                    delta,
+                    length,
+                    type_id,
+                    stream_id,
+                    extended,
+                ) = header
+                if pending:
+                    assert previous is not None
+                    stream = previous
+                    if type_id != stream.type_id:
+                        # A new type would move a message between the
+                        # counted and the reassembled kinds.
+                        raise ChunkError(
+                            f"fmt 1 changes the type of a pending message "
+                            f"on chunk stream {csid}"
+                        )
+                else:
+                    if previous is None:
+                        if len(streams) >= self._max_chunk_streams:
+                            raise ChunkError(
+                                f"more than {self._max_chunk_streams} chunk streams"
+                            )
+                        stream = streams[csid] = _Csid()
+                    else:
+                        stream = previous
+                    stream.left = length
+                    stream.b0 = stream.b1 = -1
+                    if type_id == _AUDIO or type_id == _VIDEO:
+                        stream.partial = None
+                    else:
+                        if self._pending + length > self._max_pending_size:
+                            raise ChunkError(
+                                f"{self._pending + length} bytes of partial messages "
+                                f"exceed the limit of {self._max_pending_size}"
+                            )
+                        stream.partial = bytearray()
+                        self._pending += length
+                stream.timestamp = timestamp
+                stream.delta = delta
+                stream.length = length
+                stream.type_id = type_id
+                stream.stream_id = stream_id
+                stream.extended = extended
+                self._current_csid = csid
+                chunk_left = stream.left
+                if chunk_left > self._chunk_size:
+                    chunk_left = self._chunk_size
+                elif not chunk_left:
                     # A zero-length message: parsed and dropped.
                     stream.partial = None
                     stream = None
         finally:
             self._current = stream
             self._chunk_left = chunk_left
-
-    def _header(self, data: bytes, pos: int, end: int) -> tuple[int, _Csid, int] | None:
-        """
-        Parse the chunk header at ``pos``.  Nothing changes until the whole
-        header is there.
-
-        :return: the position after it, its chunk stream and the chunk's
-            payload size; ``None`` when the header is incomplete.
-        """
-        b = data[pos]
-        fmt = b >> 6
-        csid = b & 0x3F
-        p = pos + 1
-        if csid < 2:
-            # 0: one more byte, csid 64..319; 1: two more (LE), 64..65599.
-            if end - p < csid + 1:
-                return None
-            extra = csid + 1
-            csid = 64 + data[p] + (data[p + 1] << 8 if csid else 0)
-            p += extra
-        mh_size = _MESSAGE_HEADER_SIZES[fmt]
-        if end - p < mh_size:
-            return None
-        stream = self._streams.get(csid)
-        if stream is None and not (fmt == 0 or (fmt == 1 and csid == 2)):
-            # librtmp's ping starts csid 2 with fmt 1 (SRS #98).
-            raise ChunkError(f"chunk stream {csid} starts with fmt {fmt}, not 0")
-        pending = stream is not None and stream.left > 0
-        if pending and fmt == 0:
-            raise ChunkError(f"fmt 0 inside a message on chunk stream {csid}")
-        if stream is None:
-            timestamp = length = type_id = stream_id = delta = 0
-            extended = False
-        else:
-            timestamp = stream.timestamp
-            length = stream.length
-            type_id = stream.type_id
-            stream_id = stream.stream_id
-            delta = stream.delta
-            extended = stream.extended
-        if fmt <= 2:
-            delta = (data[p] << 16) | (data[p + 1] << 8) | data[p + 2]
-            extended = delta >= _EXTENDED
-            if not extended:
-                timestamp = delta if fmt == 0 else timestamp + delta
-            if fmt <= 1:
-                new_length = (data[p + 3] << 16) | (data[p + 4] << 8) | data[p + 5]
-                if pending and (new_length != length or data[p + 6] != type_id):
-                    # SRS refuses a new length; a new type would move a
-                    # message between the counted and the reassembled kinds.
-                    raise ChunkError(
-                        f"fmt 1 changes the length or type of a pending message "
-                        f"on chunk stream {csid}"
-                    )
-                length = new_length
-                if length > self._max_message_size:
-                    raise ChunkError(
-                        f"message of {length} bytes exceeds the limit of {self._max_message_size}"
-                    )
-                type_id = data[p + 6]
-                if fmt == 0:
-                    stream_id = int.from_bytes(data[p + 7 : p + 11], "little")
-        elif not pending and not extended:
-            timestamp += delta
-        p += mh_size
-        if extended:
-            if end - p < 4:
-                return None
-            value = int.from_bytes(data[p : p + 4], "big") & _TIMESTAMP_MASK
-            current = timestamp & _TIMESTAMP_MASK
-            if fmt == 3 and pending and current and value != current:
-                # Not a repeated extended timestamp: payload (see
-                # ChunkDecoder; FFmpeg and librtmp omit it).
-                pass
-            else:
-                timestamp = value
-                p += 4
-        timestamp &= _TIMESTAMP_MASK
-
-        if stream is None:
-            if len(self._streams) >= self._max_chunk_streams:
-                raise ChunkError(f"more than {self._max_chunk_streams} chunk streams")
-            stream = self._streams[csid] = _Csid()
-        media = type_id == _AUDIO or type_id == _VIDEO
-        if not pending and not media:
-            if self._pending + length > self._max_pending_size:
-                raise ChunkError(
-                    f"{self._pending + length} bytes of partial messages "
-                    f"exceed the limit of {self._max_pending_size}"
-                )
-        stream.timestamp = timestamp
-        stream.delta = delta
-        stream.length = length
-        stream.type_id = type_id
-        stream.stream_id = stream_id
-        stream.extended = extended
-        if not pending:
-            stream.left = length
-            stream.b0 = stream.b1 = -1
-            if media:
-                stream.partial = None
-            else:
-                stream.partial = bytearray()
-                self._pending += length
-        self._current_csid = csid
-        chunk = stream.left if stream.left < self._chunk_size else self._chunk_size
-        return p, stream, chunk
 
     def _complete(self, stream: _Csid, payload: bytes) -> None:
         """A reassembled message other than audio or video is complete."""
