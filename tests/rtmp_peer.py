@@ -24,7 +24,9 @@ from srstwist.codec.rtmp_events import (
 )
 from srstwist.config.model import load_config_text
 from srstwist.protocols.rtmp import RtmpServerFactory, RtmpServerProtocol
-from srstwist.services.hub import ConfigHolder, SourceHub
+from srstwist.config.holder import ConfigHolder
+from srstwist.services.controller import StreamController
+from srstwist.services.hub import SourceHub
 
 _SESSION = os.path.join(os.path.dirname(__file__), "data", "rtmp-session", "session.bin")
 
@@ -121,7 +123,8 @@ class Harness:
         self.config = load_config_text(conf, "test.conf")
         self.holder = ConfigHolder(self.config)
         self.hub = SourceHub(self.holder, self.clock)
-        self.factory = RtmpServerFactory(self.hub, self.holder, self.clock)
+        self.controller = StreamController(self.hub, self.holder, self.clock)
+        self.factory = RtmpServerFactory(self.controller, self.holder, self.clock)
         self.pumps: list[iosim.IOPump] = []
         self._next_cid = 1000
 

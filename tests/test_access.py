@@ -1,5 +1,5 @@
 """
-Tests for :mod:`srstwist.access`: the vhost, ``security`` and ``refer``
+Tests for :mod:`srstwist.stream.admission`: the vhost, ``security`` and ``refer``
 checks of reference ``config-api-hooks.md`` §6.
 """
 
@@ -9,7 +9,7 @@ import itertools
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from srstwist.access import (
+from srstwist.stream.admission import (
     ERROR_RTMP_ACCESS_DENIED,
     ERROR_RTMP_STREAM_NAME_EMPTY,
     ERROR_RTMP_VHOST_NOT_FOUND,

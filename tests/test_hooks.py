@@ -1,7 +1,7 @@
 """
-Tests for :mod:`srstwist.hooks`: the accept/reject rule (reference
+Tests for :mod:`srstwist.codec.hooks`: the accept/reject rule (reference
 ``config-api-hooks.md`` §4.2), the payloads (§4.3), the ``on_hls_notify``
-URL (§4.4), and :class:`~srstwist.hooks.HookClient` over
+URL (§4.4), and :class:`~srstwist.codec.hooks.HookClient` over
 ``treq.testing.StubTreq`` (ordered URLs, rejection, 500, garbage, a hanging
 server driven by a ``Clock``) and once over real sockets on 127.0.0.1.
 """
@@ -20,15 +20,15 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 from zope.interface.verify import verifyObject
 
-from srstwist.hooks import (
+from srstwist.interfaces import IHookClient
+from srstwist.services.hooks import HookClient
+from srstwist.codec.hooks import (
     ERROR_HTTP_DATA_INVALID,
     ERROR_HTTP_STATUS_INVALID,
     ERROR_RESPONSE_CODE,
     ERROR_SOCKET_TIMEOUT,
     ERROR_ST_CONNECT,
-    HookClient,
     HookRejected,
-    IHookClient,
     encode_payload,
     hls_notify_url,
     hook_param,

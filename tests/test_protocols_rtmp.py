@@ -347,11 +347,11 @@ class HookTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.harness = Harness(_HOOKED)
         self.hooks = _Hooks()
-        self.harness.factory.hooks = self.hooks  # type: ignore[assignment]
+        self.harness.controller.hooks = self.hooks  # type: ignore[assignment]
 
     def test_on_close_after_refused_on_connect(self) -> None:
         """A client on_connect refuses still gets its on_close, as in SRS."""
-        from srstwist.hooks import HookRejected
+        from srstwist.codec.hooks import HookRejected
 
         client = ScriptedClient(_URL, "s", "publish")
         self.harness.connect(client)

@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.protocols.rtmp_fanout}: players in step with their
+Tests for L{srstwist.stream.rtmp_batch}: players in step with their
 source get one shared batch per tick, and receive exactly what they would
 have received on their own queues.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from srstwist.codec.chunk import MessageType
-from srstwist.protocols.rtmp_fanout import FanOut
+from srstwist.stream.rtmp_batch import RtmpBatch
 from tests.rtmp_peer import Harness, ScriptedClient, captured_media
 
 _URL = "rtmp://127.0.0.1/live"
@@ -71,7 +71,7 @@ class FanOutTests(SynchronousTestCase):
 
     def check_equivalent(self, conf: str = "") -> list:
         shared, players = self.scenario(conf)
-        self.patch(FanOut, "sharing", False)
+        self.patch(RtmpBatch, "sharing", False)
         alone, _ = self.scenario(conf)
         self.assertEqual(len(shared), len(alone))
         for got, expected in zip(shared, alone, strict=True):
@@ -82,7 +82,7 @@ class FanOutTests(SynchronousTestCase):
     def test_same_messages_full_jitter(self) -> None:
         """With time_jitter full, shared and own delivery give identical messages."""
         players = self.check_equivalent()
-        # The paused player left the batch through FanOut.leave and came back.
+        # The paused player left the batch through RtmpBatch.leave and came back.
         self.assertGreater(players[1].own_sends, 2)
         # Every player ended up in step, taking one write per tick.
         self.assertTrue(all(p.batches > 3 for p in players))

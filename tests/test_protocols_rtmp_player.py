@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.protocols.rtmp_player}: merged writes, back-pressure,
+Tests for L{srstwist.stream.rtmp_player}: merged writes, back-pressure,
 the bounded queue and shared encodings.
 """
 
@@ -14,7 +14,8 @@ from srstwist.codec.chunk import ChunkDecoder
 from srstwist.config.model import load_config_text
 from srstwist.interfaces import IStreamConsumer
 from srstwist.media.message import SharedMessage
-from srstwist.protocols.rtmp_player import RtmpPlayer
+from srstwist.stream.socket_send import DirectSend
+from srstwist.stream.rtmp_player import RtmpPlayer
 
 
 def _vhost(body: str = ""):
@@ -203,6 +204,7 @@ class _SocketTransport:
         self._tempDataBuffer: list[bytes] = []
         self.sent: list[bytes] = []
         self.written: list[bytes] = []
+        self.aborted = False
 
     def writeSomeData(self, data: bytes) -> int | object:
         if not isinstance(self.takes, int):
@@ -214,15 +216,20 @@ class _SocketTransport:
     def write(self, data: bytes) -> None:
         self.written.append(data)
 
+    def abortConnection(self) -> None:
+        self.aborted = True
+
 
 class DirectSendTests(SynchronousTestCase):
     """Shared batches go straight to the socket when nothing is buffered."""
 
     def make(self, transport: _SocketTransport) -> tuple[RtmpPlayer, _Writer]:
         writer = _Writer()
-        player = RtmpPlayer(
-            1, _vhost(), 60000, writer, lambda: [], Clock(), socket_transport=transport
-        )
+        player = RtmpPlayer(1, _vhost(), 60000, writer, lambda: [], Clock())
+        # A real TCP transport would be found by DirectSend.of; this fake is
+        # given to the sender directly (tests.test_stream_socket_send pins
+        # what DirectSend reads of the real one).
+        player._direct = DirectSend(transport)  # type: ignore[arg-type]
         return player, writer
 
     def test_all_sent(self) -> None:
@@ -236,12 +243,13 @@ class DirectSendTests(SynchronousTestCase):
         self.assertEqual(player.bytes_sent, 500)
 
     def test_rest_buffered_in_order(self) -> None:
-        """What the socket does not take is written after it, through the transport."""
+        """What the socket does not take is written after it, through the player's write."""
         transport = _SocketTransport(200)
-        player, _ = self.make(transport)
+        player, writer = self.make(transport)
         player.send_shared(b"a" * 200 + b"b" * 300, 3)
         self.assertEqual(transport.sent, [b"a" * 200])
-        self.assertEqual(transport.written, [b"b" * 300])
+        self.assertEqual(writer.writes, [[b"b" * 300]])
+        self.assertEqual(player.bytes_sent, 500)
 
     def test_buffered_transport_uses_write(self) -> None:
         """With data already buffered, the batch queues behind it (order kept)."""
@@ -253,9 +261,11 @@ class DirectSendTests(SynchronousTestCase):
         self.assertEqual(writer.writes, [[b"y" * 50]])
 
     def test_connection_lost(self) -> None:
-        """A lost connection ends the send quietly."""
+        """A failed send aborts the connection and counts nothing as sent."""
         transport = _SocketTransport(object())
         player, writer = self.make(transport)
         player.send_shared(b"z" * 50, 1)
         self.assertEqual(transport.written, [])
         self.assertEqual(writer.writes, [])
+        self.assertTrue(transport.aborted)
+        self.assertEqual(player.bytes_sent, 0)

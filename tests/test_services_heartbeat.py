@@ -2,7 +2,7 @@
 Tests for :mod:`srstwist.services.heartbeat`: the heartbeat POST on a
 ``Clock``, its ``ip`` from a sampled
 :class:`~srstwist.services.sysinfo.SystemSampler`, through a
-:class:`~srstwist.hooks.HookClient` over ``treq.testing.StubTreq``.
+:class:`~srstwist.codec.hooks.HookClient` over ``treq.testing.StubTreq``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from srstwist.config.model import ServerConfig, load_config_text
-from srstwist.hooks import HookClient
+from srstwist.services.hooks import HookClient
 from srstwist.services.heartbeat import HeartbeatService, beat_period, heartbeat_payload
 from srstwist.services.sysinfo import SystemSampler
 

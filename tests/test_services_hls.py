@@ -22,6 +22,9 @@ from srstwist.config.model import HlsConfig, VhostConfig
 from srstwist.interfaces import IStreamConsumer
 from srstwist.media.message import SharedMessage
 from srstwist.services.hls import HlsOutput, HlsService
+from srstwist.stream.request import StreamRequest
+
+_REQUEST = StreamRequest(ip="10.0.0.1", vhost="__defaultVhost__", app="live", stream="s")
 from tests.test_media_hls import Message, aac, av_stream
 
 NOW = 1704164645.0
@@ -214,16 +217,16 @@ class ServiceTests(SynchronousTestCase):
     def test_disabled(self) -> None:
         """No output when the vhost's hls is off."""
         source = FakeSource(VhostConfig())
-        self.assertIsNone(self.service.output_for(source))
+        self.assertIsNone(self.service.output_for(source, _REQUEST))
 
     def test_republish(self) -> None:
         """The same output serves the next publish and numbers carry on."""
         source = FakeSource(vhost_with(self.root))
-        output = self.service.output_for(source)
+        output = self.service.output_for(source, _REQUEST)
         assert isinstance(output, HlsOutput)
         feed(output, av_stream(5))
         output.publisher_changed(False)
-        again = self.service.output_for(FakeSource(vhost_with(self.root)))
+        again = self.service.output_for(FakeSource(vhost_with(self.root)), _REQUEST)
         self.assertIs(again, output)
         feed(output, av_stream(3))
         self.assertEqual(output.segmenter.segments[-1].sequence, 3)
@@ -231,7 +234,7 @@ class ServiceTests(SynchronousTestCase):
     def test_disconnect_closes_publisher(self) -> None:
         """The disconnect callable closes the source's current publisher."""
         source = FakeSource(vhost_with(self.root, hls_on_error="disconnect"))
-        output = self.service.output_for(source)
+        output = self.service.output_for(source, _REQUEST)
         assert isinstance(output, HlsOutput)
         output.deliver(SharedMessage(0, 9, b"\x14\x00\x00"))
         self.clock.advance(0)
@@ -241,7 +244,7 @@ class ServiceTests(SynchronousTestCase):
         """stopService closes the open segment and writes the final playlist."""
         source = FakeSource(vhost_with(self.root))
         self.service.startService()
-        output = self.service.output_for(source)
+        output = self.service.output_for(source, _REQUEST)
         assert isinstance(output, HlsOutput)
         feed(output, av_stream(3))
         self.service.stopService()
@@ -253,7 +256,7 @@ class ServiceTests(SynchronousTestCase):
         """With hls_dispose, stopService deletes the files (SRS #865)."""
         source = FakeSource(vhost_with(self.root, hls_dispose=10))
         self.service.startService()
-        output = self.service.output_for(source)
+        output = self.service.output_for(source, _REQUEST)
         assert isinstance(output, HlsOutput)
         feed(output, [*av_stream(3), aac(3000)])
         self.service.stopService()

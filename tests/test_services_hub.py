@@ -1,6 +1,6 @@
 """
-Tests for L{srstwist.services.hub}: the source registry and the outputs it
-attaches to published sources.
+Tests for :mod:`srstwist.services.hub`: the source registry, the consumer
+seam and the outputs attached per publish.
 """
 
 from __future__ import annotations
@@ -12,9 +12,13 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from srstwist.config.model import load_config_text
-from srstwist.interfaces import IStreamConsumer, IStreamPublisher
+from srstwist.config.holder import ConfigHolder
+from srstwist.interfaces import IStreamConsumer, IStreamPublisher, Replay
 from srstwist.media.message import SharedMessage
-from srstwist.services.hub import ConfigHolder, SourceHub
+from srstwist.services.hub import OutputsPerPublish, SourceHub
+from srstwist.stream.request import StreamRequest
+
+_REQUEST = StreamRequest(ip="10.0.0.1", vhost="__defaultVhost__", app="live", stream="s")
 
 
 @implementer(IStreamPublisher)
@@ -28,6 +32,8 @@ class _Publisher:
 @implementer(IStreamConsumer)
 class _Output:
     cid = 11
+    replay = Replay.GOP
+    sharing_key = None
 
     def __init__(self) -> None:
         self.got: list[Any] = []
@@ -51,25 +57,26 @@ class OutputTests(SynchronousTestCase):
         self.vhost = config.vhost("__defaultVhost__")
         self.made: list[_Output] = []
 
-        def maker(source: Any) -> _Output | None:
+        def maker(source: Any, request: StreamRequest) -> _Output | None:
             if source.stream == "skip":
                 return None
             output = _Output()
             self.made.append(output)
             return output
 
-        def broken(source: Any) -> None:
+        def broken(source: Any, request: StreamRequest) -> None:
             raise RuntimeError("this output cannot start")
 
-        self.hub.output_makers += [broken, maker]
+        self.hub.observe(OutputsPerPublish(self.hub, broken))
+        self.hub.observe(OutputsPerPublish(self.hub, maker))
 
     def test_lifecycle(self) -> None:
         """An output sees the stream from publish to unpublish, then the source is freed."""
         source = self.hub.source(self.vhost, "live", "s")
         publisher = _Publisher()
-        self.hub.publish(source, publisher)
+        self.hub.publish(source, publisher, _REQUEST)
         source.on_message(SharedMessage(40, 9, b"\x27\x01\x00\x00\x00x", 6))
-        self.hub.unpublish(source, publisher)
+        self.hub.unpublish(source, publisher, _REQUEST)
         self.assertEqual(len(self.made), 1)
         self.assertEqual(self.made[0].got, [40, ("publishing", False)])
         self.assertEqual(source.consumers, [])
@@ -80,6 +87,6 @@ class OutputTests(SynchronousTestCase):
     def test_maker_declines(self) -> None:
         """A maker that returns None attaches nothing."""
         source = self.hub.source(self.vhost, "live", "skip")
-        self.hub.publish(source, _Publisher())
+        self.hub.publish(source, _Publisher(), _REQUEST)
         self.assertEqual(source.consumers, [])
         self.flushLoggedErrors(RuntimeError)

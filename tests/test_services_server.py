@@ -82,7 +82,7 @@ class BuildServiceTests(ServerTestsMixin, SynchronousTestCase):
         """Log first, pid file before anything binds, the hub, listeners last."""
         self.write_conf()
         root = self.build()
-        self.assertEqual([child.name for child in root], ["log", "pidfile", "hub", "hooks", "hls", "heartbeat", "listeners"])
+        self.assertEqual([child.name for child in root], ["log", "pidfile", "hub", "stats", "hooks", "controller", "sysinfo", "hls", "heartbeat", "listeners"])
 
     def test_asprocess_child(self) -> None:
         """asprocess on adds the parent watch before the listeners."""
@@ -94,7 +94,7 @@ class BuildServiceTests(ServerTestsMixin, SynchronousTestCase):
             f.write(text)
         root = self.build()
         self.assertEqual(
-            [child.name for child in root], ["log", "pidfile", "asprocess", "hub", "hooks", "hls", "heartbeat", "listeners"]
+            [child.name for child in root], ["log", "pidfile", "asprocess", "hub", "stats", "hooks", "controller", "sysinfo", "hls", "heartbeat", "listeners"]
         )
 
     def test_start_and_stop(self) -> None:
@@ -258,10 +258,8 @@ class HlsNotifierTests(SynchronousTestCase):
         """on_hls gets SRS's body with the publisher's ip and query; on_hls_notify its GET."""
         from types import SimpleNamespace
 
-        from twisted.internet.task import Clock
-
+        from srstwist.config.holder import ConfigHolder
         from srstwist.config.model import load_config_text
-        from srstwist.services.hub import ConfigHolder, SourceHub
         from srstwist.services.server import hls_notifier
 
         conf = load_config_text(
@@ -270,28 +268,17 @@ class HlsNotifierTests(SynchronousTestCase):
             "t.conf",
         )
         holder = ConfigHolder(conf)
-        hub = SourceHub(holder, Clock())
-        vhost = conf.vhost("__defaultVhost__")
-        assert vhost is not None
-        source = hub.source(vhost, "live", "s")
-        publisher = SimpleNamespace(
-            cid=7, request=SimpleNamespace(url=SimpleNamespace(param="?token=abc"))
-        )
-        source.publish(publisher)  # type: ignore[arg-type]
-        hub.stats.on_client(
-            7, vhost=vhost.name, app="live", stream="s", ip="10.0.0.9",
-            client_type="fmle-publish", now=0,
-        )  # fmt: skip
         calls: list[tuple[Any, ...]] = []
         hooks = SimpleNamespace(
             notify=lambda *args: calls.append(("notify", *args)),
             notify_hls=lambda *args: calls.append(("notify_hls", *args)),
         )
-        notify = hls_notifier(holder, hooks, hub)  # type: ignore[arg-type]
+        notify = hls_notifier(holder, hooks)  # type: ignore[arg-type]
         notify(
             "on_hls",
             {
-                "client_id": 7, "vhost": vhost.name, "app": "live", "stream": "s",
+                "client_id": 7, "ip": "10.0.0.9", "param": "?token=abc",
+                "vhost": "__defaultVhost__", "app": "live", "stream": "s",
                 "duration": 2.0, "cwd": "/w", "file": "/w/live/s-1.ts", "url": "live/s-1.ts",
                 "m3u8": "/w/live/s.m3u8", "m3u8_url": "live/s.m3u8", "seq_no": 1,
                 "ts_url": "s-1.ts",
@@ -299,8 +286,8 @@ class HlsNotifierTests(SynchronousTestCase):
         )  # fmt: skip
         notify(
             "on_hls_notify",
-            {"client_id": 7, "vhost": vhost.name, "app": "live", "stream": "s",
-             "ts_url": "s-1.ts", "nb_notify": 64},
+            {"client_id": 7, "param": "?token=abc", "vhost": "__defaultVhost__", "app": "live",
+             "stream": "s", "ts_url": "s-1.ts", "nb_notify": 64},
         )  # fmt: skip
         (kind, event, urls, body, cid), hls_get = calls
         self.assertEqual((kind, event, urls, cid), ("notify", "on_hls", ("http://127.0.0.1:1/hls",), 7))

@@ -1,5 +1,5 @@
 """
-Tests for :mod:`srstwist.stats`: kbps sampling and the statistics registry
+Tests for :mod:`srstwist.stream.stats`: kbps sampling and the statistics registry
 behind ``/api/v1/vhosts``, ``streams`` and ``clients`` (reference
 ``config-api-hooks.md`` §3.5.12-3.5.14, §3.6).
 """
@@ -11,16 +11,14 @@ import json
 from twisted.trial.unittest import SynchronousTestCase
 
 from srstwist.config.model import load_config_text
-from srstwist.stats import (
+from srstwist.codec.names import aac_object_name, avc_level_name, avc_profile_name
+from srstwist.stream.stats import (
     CLIENT_FMLE_PUBLISH,
     CLIENT_PLAY,
     AudioInfo,
     Kbps,
     Statistics,
     VideoInfo,
-    aac_object_name,
-    avc_level_name,
-    avc_profile_name,
 )
 
 _T0 = 1_700_000_000.0

@@ -1,7 +1,7 @@
 """
 Tests for :mod:`srstwist.web.api`: every route of the SRS 2.0 HTTP API
 and the console's files, through ``treq.testing.StubTreq`` over the Klein
-resource, with a real :class:`~srstwist.stats.Statistics` holding
+resource, with a real :class:`~srstwist.stream.stats.Statistics` holding
 one stream and two clients and a
 :class:`~srstwist.services.sysinfo.SystemSampler` over fake ``/proc`` text;
 and the API's site, its body limit, on an in-memory transport.
@@ -22,7 +22,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from srstwist.config.model import ServerConfig, load_config_text
 from srstwist.config.support import is_built
 from srstwist.services.sysinfo import SystemSampler
-from srstwist.stats import (
+from srstwist.stream.stats import (
     CLIENT_FMLE_PUBLISH,
     CLIENT_PLAY,
     AudioInfo,

@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.web.flv_fanout}: HTTP-FLV players share one encoding
+Tests for L{srstwist.stream.flv_batch}: HTTP-FLV players share one encoding
 per tick and timeline offset, and get exactly what they would get alone.
 """
 
@@ -11,10 +11,13 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from srstwist.codec.flv import FlvTagDecoder
 from srstwist.media.message import SharedMessage, total_encodes
-from srstwist.protocols.fanout import SharedBatch
+from srstwist.stream.batch import SharedBatch
+from srstwist.stream.request import StreamRequest
 from tests.rtmp_peer import captured_media
 from tests.test_web_http_server import _dechunk, _Env, _head_and_body, _Publisher
 
+
+_REQUEST = StreamRequest(ip="127.0.0.1", vhost="__defaultVhost__", app="live", stream="s")
 
 def _tags(transport: StringTransport) -> list[tuple[int, int, bytes]]:
     _, body = _head_and_body(transport.value())
@@ -31,7 +34,7 @@ class FlvFanOutTests(SynchronousTestCase):
         assert vhost is not None
         source = env.hub.source(vhost, "live", "s")
         publisher = _Publisher()
-        env.hub.publish(source, publisher)
+        env.hub.publish(source, publisher, _REQUEST)
         media = captured_media()
         transports: list[StringTransport] = []
         before = total_encodes()
@@ -50,7 +53,7 @@ class FlvFanOutTests(SynchronousTestCase):
             source.on_message(SharedMessage.from_raw(raw))
         env.clock.advance(1)
         shared_sends = sum(p.shared_sends for p in env.app.players)
-        env.hub.unpublish(source, publisher)
+        env.hub.unpublish(source, publisher, _REQUEST)
         return transports, env, total_encodes() - before, shared_sends
 
     def test_same_bytes_fewer_encodes(self) -> None:
@@ -71,4 +74,4 @@ class FlvFanOutTests(SynchronousTestCase):
         for transport in shared:
             self.assertTrue(transport.value().endswith(b"0\r\n\r\n"))
         self.assertEqual(env.app.players, set())
-        self.assertEqual(env.hub.fanouts, {})
+        self.assertEqual(env.hub.batches, {})

@@ -21,7 +21,9 @@ from srstwist.codec.flv import FlvTagDecoder, encode_tag, flv_header
 from srstwist.config.model import load_config_text
 from srstwist.interfaces import IStreamPublisher
 from srstwist.media.message import SharedMessage
-from srstwist.services.hub import ConfigHolder, SourceHub
+from srstwist.config.holder import ConfigHolder
+from srstwist.services.controller import StreamController
+from srstwist.services.hub import SourceHub
 from srstwist.web.http_server import HttpStreamServer
 from srstwist.web.site import make_site
 from srstwist.web.static import VodError, flv_vod_prefix
@@ -50,7 +52,8 @@ vhost __defaultVhost__ {{
         self.clock = Clock()
         self.holder = ConfigHolder(load_config_text(conf, "t.conf"))
         self.hub = SourceHub(self.holder, self.clock)
-        self.app = HttpStreamServer(self.hub, self.holder, self.clock)
+        self.controller = StreamController(self.hub, self.holder, self.clock)
+        self.app = HttpStreamServer(self.controller, self.holder, self.clock)
         self.site = make_site(self.app.resource(), self.clock)
 
     def request(self, text: str) -> StringTransport:

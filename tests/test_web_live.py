@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.web.live}: an HTTP live player's queue, back-pressure
+Tests for L{srstwist.stream.http_player}: an HTTP live player's queue, back-pressure
 and end of stream.
 """
 
@@ -14,7 +14,7 @@ from srstwist.config.model import load_config_text
 from srstwist.interfaces import IStreamConsumer
 from srstwist.media.message import SharedMessage
 from srstwist.media.remux import FlvLiveEncoder
-from srstwist.web.live import HttpLivePlayer
+from srstwist.stream.http_player import HttpLivePlayer
 
 
 def _vhost(body: str = ""):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from zope.interface import implementer
 
-from srstwist.interfaces import IStreamConsumer
+from srstwist.interfaces import IStreamConsumer, Replay
 from srstwist.media.message import SharedMessage
 
 if TYPE_CHECKING:
@@ -37,6 +37,11 @@ _AUDIO_EXTENSIONS = (".mp3", ".aac")
 @implementer(IStreamConsumer)
 class AudioFastCache:
     """Up to ``seconds`` of one stream's messages, for new audio players."""
+
+    #: Attached at publish, when the GOP cache is empty: of the replay it
+    #: gets only headers, which it skips.
+    replay = Replay.GOP
+    sharing_key = None
 
     def __init__(
         self, seconds: float, cid: int = 0, on_unpublish: Callable[[], None] | None = None

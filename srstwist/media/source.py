@@ -23,7 +23,7 @@ C{stream_delta}, its timestamp minus the previous one on the same chunk
 stream on the source's own corrected timeline.  A player's corrected
 timeline differs from the source's by a constant, so its deltas are the same
 and it can send the shared fmt-1 encoding (L{SharedMessage.delta_chunks});
-see L{srstwist.protocols.rtmp_player}.
+see L{srstwist.stream.rtmp_player}.
 """
 
 from __future__ import annotations
@@ -202,16 +202,20 @@ class Source:
         sequence headers, then the GOP cache.  With ATC the headers are
         stamped with the GOP's first timestamp (§7.6).
         """
-        headers = [
-            m
-            for m in (self.metadata, self.audio_sequence_header, self.video_sequence_header)
-            if m is not None
-        ]
+        headers = self.header_messages()
         if self.atc and not self.gop.empty:
             first = self.gop.first_timestamp
             assert first is not None
             headers = [_restamped(m, first) for m in headers]
         return headers + self.gop.messages()
+
+    def header_messages(self) -> list[SharedMessage]:
+        """Metadata, then the audio and video sequence headers, as cached."""
+        return [
+            m
+            for m in (self.metadata, self.audio_sequence_header, self.video_sequence_header)
+            if m is not None
+        ]
 
     def detach(self, consumer: IStreamConsumer) -> None:
         if consumer in self.consumers:

@@ -34,7 +34,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from srstwist.config.model import ServerConfig
-from srstwist.hooks import HookClient
+from srstwist.services.hooks import HookClient
 from srstwist.tracelog import next_cid
 from srstwist.web.system import ISystemSampler
 

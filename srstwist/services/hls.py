@@ -39,7 +39,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from srstwist.config.model import HlsConfig, VhostConfig
-from srstwist.interfaces import IStreamConsumer
+from srstwist.interfaces import IStreamConsumer, Replay
 from srstwist.media.hls import (
     HlsError,
     HlsEvent,
@@ -53,6 +53,7 @@ from srstwist.media.hls import (
     SegmentOpened,
     StreamDisposed,
 )
+from srstwist.stream.request import StreamRequest
 
 __all__ = ["HlsOutput", "HlsService", "Notify"]
 
@@ -83,6 +84,9 @@ class HlsOutput:
     """
 
     log = Logger()
+    #: A segment starts on a keyframe; outputs share no encoding.
+    replay = Replay.GOP
+    sharing_key = None
 
     def __init__(
         self,
@@ -96,6 +100,9 @@ class HlsOutput:
     ) -> None:
         self.vhost, self.app, self.stream = vhost, app, stream
         self.cid = 0
+        #: The publisher's address and query, for on_hls (SRS sends them).
+        self.ip = ""
+        self.param = ""
         self._clock = clock
         self._notify = notify
         self._segmenter = HlsSegmenter(vhost, app, stream, utc=utc)
@@ -133,6 +140,9 @@ class HlsOutput:
         vhost: VhostConfig,
         cid: int,
         disconnect_publisher: Callable[[str], None] | None = None,
+        *,
+        ip: str = "",
+        param: str = "",
     ) -> None:
         """
         A publisher starts: read the vhost's ``hls`` config and open the
@@ -145,6 +155,7 @@ class HlsOutput:
         self._vhost_config = vhost
         self._config = vhost.hls
         self.cid = cid
+        self.ip, self.param = ip, param
         self._disconnect = disconnect_publisher
         self._logged.clear()
         self._muxing = True
@@ -379,6 +390,8 @@ class HlsOutput:
             url = directory + "/" + url
         on_hls = {
             "client_id": self.cid,
+            "ip": self.ip,
+            "param": self.param,
             "vhost": self.vhost,
             "app": self.app,
             "stream": self.stream,
@@ -393,6 +406,7 @@ class HlsOutput:
         }
         on_hls_notify = {
             "client_id": self.cid,
+            "param": self.param,
             "vhost": self.vhost,
             "app": self.app,
             "stream": self.stream,
@@ -432,10 +446,11 @@ class HlsService(service.Service):
         self._utc = utc_time
         self.outputs: dict[tuple[str, str, str], HlsOutput] = {}
 
-    def output_for(self, source: Any) -> IStreamConsumer | None:
+    def output_for(self, source: Any, request: StreamRequest) -> IStreamConsumer | None:
         """
-        The consumer to attach to ``source`` now that a publisher starts,
-        already started; ``None`` when the vhost's ``hls`` is not enabled.
+        The consumer to attach to ``source`` now that the publisher of
+        ``request`` starts, already started; ``None`` when the vhost's
+        ``hls`` is not enabled.
 
         :param source: a `srstwist.media.source.Source` (``vhost``,
             ``app``, ``stream``, ``key``, ``cid``, ``publisher``).
@@ -454,7 +469,13 @@ class HlsService(service.Service):
                 utc=self._utc,
             )
             self.outputs[source.key] = output
-        output.start(vhost, source.cid, lambda reason: _disconnect_publisher(source, reason))
+        output.start(
+            vhost,
+            source.cid,
+            lambda reason: _disconnect_publisher(source, reason),
+            ip=request.ip,
+            param=request.param,
+        )
         return output
 
     def stopService(self) -> Any:

@@ -1,11 +1,25 @@
 # -*- test-case-name: tests.test_services_hub -*-
 """
-The registry of live sources, keyed by (vhost, app, stream).
+The registry of live sources, keyed by (vhost, app, stream), and the one
+seam every consumer attaches through.
 
-Protocols ask the hub for a source by name (creating it on first use), and
-the hub forgets a source once it has neither publisher nor consumer, so the
-registry stays as large as what is live.  On reload it hands each source its
-vhost's new config; on shutdown it ends every publisher and consumer.
+The stream controller (:mod:`srstwist.services.controller`) asks the hub
+for a source by name, creating it on first use, and the hub forgets a
+source once it has neither publisher nor consumer, so the registry stays as
+large as what is live.
+
+:meth:`SourceHub.attach` is the only way a consumer subscribes, whether a
+player, HLS, the audio fast cache or (later) DVR and forward: it gives the
+consumer what its :attr:`~srstwist.interfaces.IStreamConsumer.replay` asks
+for (metadata, sequence headers, then the GOP cache or the fast cache) and
+then every live message.  Consumers that declare a ``sharing_key`` join
+that key's shared batch instead (one encoding per merged-write tick for
+every member in step, :mod:`srstwist.stream.batch`), an optimisation
+invisible to them.
+
+Publish observers (:class:`~srstwist.interfaces.IPublishObserver`, SRS's
+``ISrsSourceHandler``) hear of every publish and unpublish; the outputs
+that live per publish are attached by one (:class:`OutputsPerPublish`).
 """
 
 from __future__ import annotations
@@ -15,73 +29,60 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application import service
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from srstwist.codec.aac import AacConfig
 from srstwist.codec.avc import AvcConfig
 from srstwist.codec.flv import audio_tag_header
+from srstwist.codec.names import aac_object_name, avc_level_name, avc_profile_name
+from srstwist.config.holder import ConfigHolder
 from srstwist.config.model import ServerConfig, VhostConfig
-from srstwist.interfaces import IStreamConsumer, IStreamPublisher
+from srstwist.interfaces import IPublishObserver, IStreamConsumer, IStreamPublisher, Replay
+from srstwist.media.fast_cache import FastCaches
 from srstwist.media.message import SharedMessage
 from srstwist.media.source import Source
-from srstwist.stats import (
-    AudioInfo,
-    Statistics,
-    VideoInfo,
-    aac_object_name,
-    avc_level_name,
-    avc_profile_name,
-)
+from srstwist.stream.batch import SharedBatch
+from srstwist.stream.flv_batch import FlvBatch
+from srstwist.stream.request import StreamRequest
+from srstwist.stream.rtmp_batch import RtmpBatch
+from srstwist.stream.stats import AudioInfo, Statistics, VideoInfo
 
-#: Seconds between two samples of the byte counters (kbps), as SRS's 3 ticks.
-SAMPLE_INTERVAL = 3.0
+__all__ = ["SourceHub", "OutputsPerPublish", "BATCH_KINDS"]
 
-__all__ = ["SourceHub", "ConfigHolder"]
-
-
-class ConfigHolder:
-    """
-    The config in force, shared by everything that reads it per connection.
-
-    The root service replaces C{config} on a successful reload; protocols
-    read it when a client connects, so new connections see the new config
-    at once and existing ones keep what they started with.
-    """
-
-    def __init__(self, config: ServerConfig) -> None:
-        self.config = config
+#: The shared batch for each kind of sharing key (the key's first item);
+#: the rest of the key are the batch's parameters after the clock.
+BATCH_KINDS: dict[str, Callable[..., SharedBatch]] = {"rtmp": RtmpBatch, "flv": FlvBatch}
 
 
 class SourceHub(service.Service):
-    """Every live source of the server."""
+    """Every live source of the server, and how consumers attach to them."""
 
     log = Logger()
 
-    def __init__(self, holder: ConfigHolder, clock: Any) -> None:
+    def __init__(
+        self, holder: ConfigHolder, clock: Any, stats: Statistics | None = None
+    ) -> None:
         self.setName("hub")
         self.holder = holder
         self.clock = clock
         self.sources: dict[tuple[str, str, str], Source] = {}
-        #: The shared-batch groups of players, per source and RTMP chunk
-        #: size (0: HTTP-FLV players).
-        self.fanouts: dict[tuple[tuple[str, str, str], int], Any] = {}
-        #: Makers of the outputs every published source feeds (HLS, the
-        #: audio fast cache, ...): each takes the source and returns a
-        #: consumer to attach, or None when that output is off for it.
-        self.output_makers: list[Callable[[Source], IStreamConsumer | None]] = []
-        self._outputs: dict[tuple[str, str, str], list[IStreamConsumer]] = {}
+        #: The shared batches, per source key and sharing key.
+        self.batches: dict[tuple[tuple[str, str, str], Any], SharedBatch] = {}
+        self._batch_of: dict[IStreamConsumer, SharedBatch] = {}
+        self.observers: list[IPublishObserver] = []
+        #: The audio fast caches that ``Replay.HEADERS`` consumers start from.
+        self.fast_caches = FastCaches()
+        self.observers.append(
+            OutputsPerPublish(self, lambda source, request: self.fast_caches.output_for(source))
+        )
         #: What the HTTP API and the heartbeat report.
-        self.stats = Statistics(first_id=os.getpid())
-        self._sampler = LoopingCall(lambda: self.stats.sample(self.clock.seconds()))
-        self._sampler.clock = clock
+        self.stats = stats if stats is not None else Statistics(first_id=os.getpid())
 
-    def startService(self) -> None:
-        super().startService()
-        self._sampler.start(SAMPLE_INTERVAL, now=False)
+    # -- sources -----------------------------------------------------------
 
     def source(self, vhost: VhostConfig, app: str, stream: str) -> Source:
-        """The source for C{vhost/app/stream}, created on first use."""
+        """The source for ``vhost/app/stream``, created on first use."""
         key = (vhost.name, app, stream)
         found = self.sources.get(key)
         if found is None:
@@ -90,75 +91,94 @@ class SourceHub(service.Service):
             self.log.info("source {url} created", url=found.url)
         return found
 
-    def publish(self, source: Source, publisher: IStreamPublisher) -> None:
-        """
-        Make C{publisher} the source's publisher and attach the outputs
-        that feed on it (they get the source's headers and GOP cache, then
-        every message).
+    def find(self, vhost: str, app: str, stream: str) -> Source | None:
+        return self.sources.get((vhost, app, stream))
 
-        @raise srstwist.media.source.SourceBusy: already published.
+    def release(self, source: Source) -> None:
+        """Forget ``source`` if nothing uses it any more."""
+        if source.idle and self.sources.get(source.key) is source:
+            del self.sources[source.key]
+
+    # -- publishing --------------------------------------------------------
+
+    def observe(self, observer: IPublishObserver) -> None:
+        """Tell ``observer`` of every publish and unpublish from now on."""
+        self.observers.append(observer)
+
+    def publish(self, source: Source, publisher: IStreamPublisher, request: StreamRequest) -> None:
+        """
+        Make ``publisher`` the source's publisher, then tell the observers
+        (one that fails is logged and skipped: the stream goes on).
+
+        :raises srstwist.media.source.SourceBusy: already published.
         """
         source.publish(publisher)
-        outputs = []
-        for make in self.output_makers:
+        for observer in list(self.observers):
             try:
-                output = make(source)
+                observer.on_publish(source, request)
             except Exception:
-                self.log.failure("output for {url} failed to start", url=source.url)
-                continue
-            if output is not None:
-                source.attach(output)
-                outputs.append(output)
-        if outputs:
-            self._outputs[source.key] = outputs
+                self.log.failure("publish observer failed for {url}", url=source.url)
 
-    def unpublish(self, source: Source, publisher: IStreamPublisher) -> None:
+    def unpublish(
+        self, source: Source, publisher: IStreamPublisher, request: StreamRequest
+    ) -> None:
         """
-        The publisher stopped: the outputs close their work (they see
-        C{publisher_changed(False)}) and are detached.
+        The publisher stopped: consumers see ``publisher_changed(False)``,
+        then the observers are told.
         """
         source.unpublish(publisher)
         if source.publisher is not None:
             return
-        for output in self._outputs.pop(source.key, []):
-            source.detach(output)
+        for observer in list(self.observers):
+            try:
+                observer.on_unpublish(source, request)
+            except Exception:
+                self.log.failure("unpublish observer failed for {url}", url=source.url)
 
-    def join(self, source: Source, player: Any, chunk_size: int) -> Any:
-        """Add an RTMP player to its source's shared batch (made on demand)."""
-        # Imported here: the RTMP protocol modules import this one.
-        from srstwist.protocols.rtmp_fanout import FanOut
+    # -- the consumer seam -------------------------------------------------
 
-        return self._join(
-            (source.key, chunk_size),
-            source,
-            player,
-            lambda: FanOut(source, chunk_size, source.vhost, self.clock),
-        )
+    def attach(self, source: Source, consumer: IStreamConsumer) -> None:
+        """
+        Subscribe ``consumer`` to ``source``: first what its ``replay``
+        asks for, then every live message (through its shared batch when it
+        declares a ``sharing_key`` of a known kind).
+        """
+        key = consumer.sharing_key
+        make = BATCH_KINDS.get(key[0]) if key is not None else None
+        if make is not None:
+            batch_key = (source.key, key)
+            batch = self.batches.get(batch_key)
+            if batch is None or batch.source is not source:
+                batch = self.batches[batch_key] = make(source, self.clock, *key[1:])
+            self._batch_of[consumer] = batch
+            batch.add(consumer)  # type: ignore[arg-type]
+            return
+        source.attach(consumer, replay=False)
+        for message in self.start_messages(source, consumer.replay):
+            consumer.deliver(message)
 
-    def join_http_flv(self, source: Source, player: Any) -> Any:
-        """Add an HTTP-FLV player to its source's shared batch (made on demand)."""
-        # Imported here: the web modules import this one.
-        from srstwist.web.flv_fanout import FlvFanOut
+    def detach(self, source: Source, consumer: IStreamConsumer) -> None:
+        """Unsubscribe ``consumer``; a shared batch goes with its last member."""
+        batch = self._batch_of.pop(consumer, None)
+        if batch is None:
+            source.detach(consumer)
+            return
+        batch.remove(consumer)  # type: ignore[arg-type]
+        if batch.empty:
+            batch.stop()
+            for batch_key, found in list(self.batches.items()):
+                if found is batch:
+                    del self.batches[batch_key]
 
-        return self._join(
-            (source.key, 0), source, player, lambda: FlvFanOut(source, source.vhost, self.clock)
-        )
+    def start_messages(self, source: Source, replay: Replay) -> list[SharedMessage]:
+        """What a consumer attaching now gets before the live messages."""
+        if replay is Replay.GOP:
+            return source.start_messages()
+        if replay is Replay.HEADERS:
+            return source.header_messages() + self.fast_caches.messages(source.key)
+        return []
 
-    def _join(self, key: tuple[Any, int], source: Source, player: Any, make: Any) -> Any:
-        fanout = self.fanouts.get(key)
-        if fanout is None or fanout.source is not source:
-            fanout = self.fanouts[key] = make()
-        fanout.add(player)
-        return fanout
-
-    def part(self, fanout: Any, player: Any) -> None:
-        """Remove a player; the batch goes when its last player does."""
-        fanout.remove(player)
-        if fanout.empty:
-            fanout.stop()
-            key: Any = fanout.key
-            if self.fanouts.get(key) is fanout:
-                del self.fanouts[key]
+    # -- statistics --------------------------------------------------------
 
     def _on_codec(self, source: Source, kind: str, config: Any, header: SharedMessage) -> None:
         now = self.clock.seconds()
@@ -182,13 +202,7 @@ class SourceHub(service.Service):
     def _warn(self, message: str) -> None:
         self.log.warn("{problem}", problem=message)
 
-    def release(self, source: Source) -> None:
-        """Forget C{source} if nothing uses it any more."""
-        if source.idle and self.sources.get(source.key) is source:
-            del self.sources[source.key]
-
-    def find(self, vhost: str, app: str, stream: str) -> Source | None:
-        return self.sources.get((vhost, app, stream))
+    # -- service -----------------------------------------------------------
 
     def reconfigure(self, config: ServerConfig) -> None:
         for source in self.sources.values():
@@ -198,9 +212,36 @@ class SourceHub(service.Service):
 
     def stopService(self) -> Any:
         super().stopService()
-        if self._sampler.running:
-            self._sampler.stop()
         for source in list(self.sources.values()):
             source.close("server shutdown")
         self.sources.clear()
         return None
+
+
+@implementer(IPublishObserver)
+class OutputsPerPublish:
+    """
+    Attaches the consumer ``make(source, request)`` returns at each publish
+    (``None``: that output is off for the stream) and detaches it at
+    unpublish: HLS, the audio fast cache, and later DVR.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self, hub: SourceHub, make: Callable[[Source, StreamRequest], IStreamConsumer | None]
+    ) -> None:
+        self._hub = hub
+        self._make = make
+        self._outputs: dict[tuple[str, str, str], IStreamConsumer] = {}
+
+    def on_publish(self, source: Source, request: StreamRequest) -> None:
+        output = self._make(source, request)
+        if output is not None:
+            self._hub.attach(source, output)
+            self._outputs[source.key] = output
+
+    def on_unpublish(self, source: Source, request: StreamRequest) -> None:
+        output = self._outputs.pop(source.key, None)
+        if output is not None:
+            self._hub.detach(source, output)

@@ -29,6 +29,7 @@ from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 
+from srstwist.stream.socket_send import register_transparent_wrapper
 from srstwist.tracelog import next_cid
 
 __all__ = [
@@ -66,8 +67,12 @@ class ConnectionLimit:
         self.count -= 1
 
 
+@register_transparent_wrapper
 class _TrackedProtocol(ProtocolWrapper):
-    """A ProtocolWrapper that carries the connection's cid."""
+    """
+    A ProtocolWrapper that carries the connection's cid.  Its writes reach
+    the transport unchanged, so players may send through it directly.
+    """
 
     cid: int = 0
     #: Fired when the connection is gone, while L{TrackingFactory.close_all} waits.

@@ -8,8 +8,11 @@ reverse order is the right shutdown order::
     log          first up, last down: every other service's last words get logged
     pidfile      before any port binds, so a second copy fails first
     asprocess    (only with ``asprocess on``)
-    hub          the live sources; stopped after every connection is closed
+    hub          the live sources and the consumer seam; stopped after every
+                 connection is closed
+    stats        samples the statistics' byte counters into kbps
     hooks        the HTTP hook client (its own connection pool, closed on stop)
+    controller   admission, hooks, leases: what every front end goes through
     hls          HLS writers (attached to sources by the hub at publish)
     heartbeat    the periodic heartbeat POST (when enabled)
     listeners    last up, first down: stop accepting, close connections
@@ -35,23 +38,27 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from srstwist import SRS_COMPAT_VERSION, __version__
+from srstwist.codec.hooks import on_hls_payload
+from srstwist.config.holder import ConfigHolder
 from srstwist.config.model import ServerConfig, load_config
 from srstwist.config.parser import ConfigError
 from srstwist.config.support import unsupported_directives
-from srstwist.hooks import HookClient, on_hls_payload
-from srstwist.media.fast_cache import FastCaches
 from srstwist.protocols.rtmp import RtmpServerFactory
 from srstwist.services.asprocess import ParentWatchService
+from srstwist.services.controller import StreamController
 from srstwist.services.heartbeat import HeartbeatService
 from srstwist.services.hls import HlsService
-from srstwist.services.hub import ConfigHolder, SourceHub
+from srstwist.services.hooks import HookClient
+from srstwist.services.hub import OutputsPerPublish, SourceHub
 from srstwist.services.listeners import ConnectionLimit, ListenerGroup, ListenerSpec
 from srstwist.services.log import LogService
 from srstwist.services.pidfile import PidFileService
+from srstwist.services.sysinfo import SystemSampler
 from srstwist.tracelog import PROCESS_OBSERVER, SrsLogObserver, next_cid
 from srstwist.web.api import HttpApi
-from srstwist.web.api_common import BoundedRequest
-from srstwist.web.http_server import HttpPlayHooks, HttpStreamServer
+from srstwist.services.stats import StatsSampler
+from srstwist.stream.stats import Statistics
+from srstwist.web.http_server import HttpStreamServer
 from srstwist.web.site import make_site
 
 __all__ = ["SrsService", "buildService", "CHILD_STOP_TIMEOUT", "listener_specs"]
@@ -70,22 +77,19 @@ _RESTART_ONLY = ("daemon", "work_dir", "asprocess", "stream_casters")
 
 
 def listener_specs(
-    hub: SourceHub,
+    controller: StreamController,
     holder: ConfigHolder,
     reactor: Any,
-    fast_caches: FastCaches | None = None,
     api: HttpApi | None = None,
-    hooks: HookClient | None = None,
 ) -> Callable[[ServerConfig], list[ListenerSpec]]:
     """A function giving the listening sockets a config asks for."""
 
     def api_site() -> Any:
         assert api is not None
-        return make_site(api.resource, reactor, request_factory=BoundedRequest)
+        return api.site()
 
     def http_server() -> Any:
-        play_hooks = HttpPlayHooks(hooks) if hooks is not None else None
-        app = HttpStreamServer(hub, holder, reactor, hooks=play_hooks, fast_caches=fast_caches)
+        app = HttpStreamServer(controller, holder, reactor)
         return make_site(app.resource(), reactor)
 
     def specs(config: ServerConfig) -> list[ListenerSpec]:
@@ -93,7 +97,7 @@ def listener_specs(
             ListenerSpec(
                 "rtmp",
                 f"{endpoint.strports()}:backlog={LISTEN_BACKLOG}",
-                lambda: RtmpServerFactory(hub, holder, reactor, hooks),
+                lambda: RtmpServerFactory(controller, holder, reactor),
             )
             for endpoint in config.listen
         ]
@@ -291,13 +295,13 @@ def _log_findings(log: Logger, config: ServerConfig, announced: set[str]) -> Non
 
 
 def hls_notifier(
-    holder: ConfigHolder, hooks: HookClient, hub: SourceHub
+    holder: ConfigHolder, hooks: HookClient
 ) -> Callable[[str, dict[str, Any]], None]:
     """
-    What HLS calls when a segment is done: the vhost's C{on_hls} POST and
-    C{on_hls_notify} GET (reference ``media.md`` §4.12), with the
-    publisher's address from the statistics and its query from its request
-    (empty once it has gone, for the segment closed at unpublish).
+    What HLS calls when a segment is done: the vhost's ``on_hls`` POST and
+    ``on_hls_notify`` GET (SRS's ``SrsHls::on_update_notify`` hooks in
+    ``srs_app_hls.cpp``), with the publisher's address and query as the
+    output was started with.
     """
 
     def notify(event: str, payload: dict[str, Any]) -> None:
@@ -308,18 +312,12 @@ def hls_notifier(
         if not urls:
             return
         cid = payload["client_id"]
-        client = hub.stats.client(cid)
-        ip = client.ip if client is not None else ""
-        app, stream = payload["app"], payload["stream"]
-        # The publisher's query (?token=...), while it is still connected.
-        source = hub.find(vhost.name, app, stream)
-        request = getattr(getattr(source, "publisher", None), "request", None)
-        param = getattr(getattr(request, "url", None), "param", "") or ""
+        app, stream, param = payload["app"], payload["stream"], payload["param"]
         if event == "on_hls_notify":
             hooks.notify_hls(urls, app, stream, payload["ts_url"], param, payload["nb_notify"], cid)
             return
         body = on_hls_payload(
-            cid, ip, vhost.name, app, stream, param,
+            cid, payload["ip"], vhost.name, app, stream, param,
             duration=payload["duration"], cwd=payload["cwd"], file=payload["file"],
             url=payload["url"], m3u8=payload["m3u8"], m3u8_url=payload["m3u8_url"],
             seq_no=payload["seq_no"],
@@ -361,30 +359,35 @@ def buildService(
     PidFileService(config, pid=pid).setServiceParent(root)
     if config.asprocess:
         ParentWatchService(stop=reactor.stop, clock=reactor).setServiceParent(root)
-    hub = SourceHub(holder, reactor)
+    stats = Statistics(first_id=os.getpid())
+    hub = SourceHub(holder, reactor, stats)
     hub.setServiceParent(root)
+    StatsSampler(stats, reactor).setServiceParent(root)
     hooks = HookClient(reactor)
     hooks.setName("hooks")
     hooks.setServiceParent(root)
+    controller = StreamController(hub, holder, reactor, hooks)
+    controller.setServiceParent(root)
     limit = ConnectionLimit(config.max_connections)
-    fast_caches = FastCaches()
-    hub.output_makers.append(fast_caches.output_for)
     kicker: list[ListenerGroup] = []
+    sampler = SystemSampler(reactor, disks=lambda: holder.config.stats.disk)
     api = HttpApi(
-        hub.stats,
+        stats,
         lambda: holder.config,
         reactor,
         lambda cid: bool(kicker) and kicker[0].kick(cid, "kicked off by the HTTP API"),
         reactor.seconds(),
+        sampler=sampler,
         connections=lambda: limit.count,
     )
-    hls = HlsService(reactor, hls_notifier(holder, hooks, hub), utc_time=config.utc_time)
+    sampler.setServiceParent(root)
+    hls = HlsService(reactor, hls_notifier(holder, hooks), utc_time=config.utc_time)
     hls.setServiceParent(root)
-    hub.output_makers.append(hls.output_for)
-    heartbeat = HeartbeatService(hooks, lambda: holder.config, reactor, api.summaries)
+    hub.observe(OutputsPerPublish(hub, hls.output_for))
+    heartbeat = HeartbeatService(hooks, lambda: holder.config, reactor, sampler, api.summaries)
     heartbeat.setName("heartbeat")
     heartbeat.setServiceParent(root)
-    specs = listener_specs(hub, holder, reactor, fast_caches, api, hooks)
+    specs = listener_specs(controller, holder, reactor, api)
     group = ListenerGroup(config, reactor, limit, specs)  # type: ignore[arg-type]
     kicker.append(group)
     group.setServiceParent(root)

@@ -52,7 +52,7 @@ from srstwist.codec.flv import (
 )
 from srstwist.codec.rtmp_client import ClientState
 from srstwist.codec.rtmp_events import Media, MediaKind, Result
-from srstwist.stats import aac_object_name, avc_level_name, avc_profile_name
+from srstwist.codec.names import aac_object_name, avc_level_name, avc_profile_name
 from srstwist.tools._run import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,

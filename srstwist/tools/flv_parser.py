@@ -36,7 +36,7 @@ from srstwist.codec.flv import (
     VideoCodec,
     audio_tag_header,
 )
-from srstwist.stats import aac_object_name, avc_level_name, avc_profile_name
+from srstwist.codec.names import aac_object_name, avc_level_name, avc_profile_name
 from srstwist.tools._run import EXPECTED_ERRORS, describe_error, fail, quiet_broken_pipe
 
 __all__ = [

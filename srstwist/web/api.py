@@ -54,7 +54,7 @@ from werkzeug.exceptions import NotFound
 
 from srstwist import SRS_COMPAT_VERSION
 from srstwist.config.model import ServerConfig
-from srstwist.stats import Statistics
+from srstwist.stream.stats import Statistics
 from srstwist.web.api_common import (
     AUTHORS,
     CORS_HEADERS,

@@ -29,14 +29,14 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from twisted.web.server import Request
 
-from srstwist.hooks import HookRejected, IHookClient, on_play_payload, on_stop_payload
-from srstwist.media.fast_cache import FastCaches
+from srstwist.interfaces import IStreamController, Stage
 from srstwist.media.remux import FORMATS, FlvLiveEncoder, encoder_for
-from srstwist.media.source import Source
-from srstwist.protocols.sockets import bound_send_buffer
-from srstwist.stats import CLIENT_PLAY
+from srstwist.stream.admission import AccessDenied, Admission
+from srstwist.stream.http_player import HttpLivePlayer
+from srstwist.stream.request import StreamRequest
+from srstwist.stream.socket_send import bound_send_buffer
+from srstwist.stream.stats import CLIENT_PLAY
 from srstwist.tracelog import next_cid
-from srstwist.web.live import HttpLivePlayer
 from srstwist.web.mounts import (
     LiveRoute,
     StaticRoute,
@@ -48,7 +48,7 @@ from srstwist.web.mounts import (
 from srstwist.web.site import SERVER_HEADER
 from srstwist.web.static import VodError, content_type, file_resource, flv_vod_prefix
 
-__all__ = ["HttpStreamServer", "HttpPlayHooks"]
+__all__ = ["HttpStreamServer"]
 
 
 _READ_METHODS = (b"GET", b"HEAD")
@@ -65,31 +65,20 @@ class HttpStreamServer:
     """
     The HTTP server's Klein app.
 
-    @param hub: the source registry (L{srstwist.services.hub.SourceHub}).
-    @param holder: the config in force (read per request).
-    @param clock: for players' timers.
-    @param hooks: optional L{HttpPlayHooks}: C{on_play}/C{on_stop} (HTTP
-        players go through the same hooks as RTMP players).
-    @param fast_caches: the audio fast caches new C{.mp3}/C{.aac} players
-        start from.
+    :param controller: the stream controller every player goes through
+        (admission with ``security`` and ``on_play``, statistics,
+        ``on_stop``), as RTMP players do.
+    :param holder: the config in force (read per request).
+    :param clock: for players' timers.
     """
 
     app = Klein()
     log = Logger()
 
-    def __init__(
-        self,
-        hub: Any,
-        holder: Any,
-        clock: Any,
-        hooks: Any = None,
-        fast_caches: FastCaches | None = None,
-    ) -> None:
-        self.hub = hub
-        self.fast_caches = fast_caches
+    def __init__(self, controller: IStreamController, holder: Any, clock: Any) -> None:
+        self.controller = controller
         self.holder = holder
         self.clock = clock
-        self.hooks = hooks
         #: Live players now, for tests and the shutdown.
         self.players: set[HttpLivePlayer] = set()
         self._resource: IResource | None = None
@@ -122,13 +111,12 @@ class HttpStreamServer:
     # -- live streams ------------------------------------------------------
 
     def _serves_live(self, route: LiveRoute) -> bool:
-        """Live while published, or awaited with hstrs (§7.6)."""
+        """Live while published, or awaited with hstrs (SRS issue #465)."""
         if route.extension not in FORMATS:
             return False
         if route.vhost.http_remux.hstrs:
             return True
-        source = self.hub.find(route.vhost.name, route.app, route.stream)
-        return source is not None and source.publisher is not None
+        return self.controller.is_live(route.vhost.name, route.app, route.stream)
 
     def _serve_live(self, request: Request, route: LiveRoute) -> Any:
         if request.method not in _READ_METHODS:
@@ -140,70 +128,75 @@ class HttpStreamServer:
         if request.method == b"HEAD":
             return b""
         cid = _cid(request)
-        hooks = self.hooks
-        if hooks is None:
-            return self._start_live(request, route, encoder, cid)
-        admitted = hooks.play(request, route, cid)
+        ip = _peer(request)
+        client = self.controller.client(cid, ip)
+        wanted = StreamRequest(
+            ip=ip,
+            vhost=route.vhost.name,
+            app=route.app,
+            stream=route.stream,
+            param=_query(request),
+            tc_url=f"http://{route.vhost.name}/{route.app}",
+            page_url=_referer(request),
+            client_type=CLIENT_PLAY,
+            transport="http",
+        )
 
         def refused(failure: Failure) -> bytes:
-            failure.trap(HookRejected)
+            failure.trap(AccessDenied)
+            client.close()
             self.log.warn(
-                "http play {vhost}/{app}/{stream} rejected by on_play: {why}",
-                vhost=route.vhost.name,
-                app=route.app,
-                stream=route.stream,
-                why=str(failure.value),
-                cid=cid,
+                "http play {url} refused: {why}", url=wanted.url, why=str(failure.value), cid=cid
             )
             request.responseHeaders.removeHeader(b"cache-control")
-            return _plain(request, 403, "Forbidden: rejected by the on_play hook")
+            return _plain(request, 403, f"Forbidden: {failure.value.message}")
 
+        admitted = client.admit(wanted, Stage.PLAY)
         admitted.addCallbacks(
-            lambda _: self._start_live(request, route, encoder, cid), refused
+            lambda admission: self._start_live(request, route, encoder, client, admission),
+            refused,
         )
         return admitted
 
     def _start_live(
-        self, request: Request, route: LiveRoute, encoder: Any, cid: int
+        self,
+        request: Request,
+        route: LiveRoute,
+        encoder: Any,
+        client: Any,
+        admission: Admission,
     ) -> defer.Deferred[None]:
-        source: Source = self.hub.source(route.vhost, route.app, route.stream)
+        cid = client.cid
         ended: defer.Deferred[None]
         channel_transport: Any = request.channel.transport
-        # Behind the listener's ProtocolWrapper is the TCP connection.
-        connection = getattr(channel_transport, "transport", channel_transport)
         shared = isinstance(encoder, FlvLiveEncoder)
         player = HttpLivePlayer(
             cid,
-            route.vhost,
+            admission.vhost,
             encoder,
             request.write,
             self.clock,
             lambda: leave(None),
             raw_write=channel_transport.write if shared else None,
-            socket_transport=connection,
+            socket_transport=channel_transport,
         )
-        bound_send_buffer(connection, route.vhost.mw_latency)
-        fanout: Any = None
+        bound_send_buffer(channel_transport, admission.vhost.mw_latency)
+        lease: Any = None
 
         def leave(reason: object) -> None:
             if player not in self.players:
                 return
             self.players.discard(player)
             player.stop()
-            if fanout is not None:
-                self.hub.part(fanout, player)
-            else:
-                source.detach(player)
-            self.hub.release(source)
-            self.hub.stats.on_disconnect(cid)
+            if lease is not None:
+                lease.end("http player left")
+            client.close()
             if request.channel is not None:  # None once the connection is gone
                 request.unregisterProducer()
-            if self.hooks is not None:
-                self.hooks.stop(request, route, cid)
             self.log.info(
                 "http {kind} play {url} done, {size} bytes",
                 kind=route.extension[1:],
-                url=source.url,
+                url=admission.request.url,
                 size=player.bytes_sent,
                 cid=cid,
             )
@@ -212,37 +205,17 @@ class HttpStreamServer:
 
         ended = defer.Deferred(lambda d: leave(d))
         self.players.add(player)
-        player.stats = self.hub.stats.on_client(
-            cid,
-            vhost=route.vhost.name,
-            app=route.app,
-            stream=route.stream,
-            ip=_peer(request),
-            client_type=CLIENT_PLAY,
-            now=self.clock.seconds(),
-            tc_url=f"http://{route.vhost.name}/{route.app}",
-            page_url=_referer(request),
-        )
         request.registerProducer(player, True)
         opening = encoder.start()
         if opening:
             request.write(opening)
         player.chunked = bool(getattr(request, "chunked", True))
-        if shared:
-            fanout = self.hub.join_http_flv(source, player)
-        elif encoder.wants_gop:
-            source.attach(player)
-        else:
-            # Audio formats start from the headers, without the GOP cache.
-            source.attach(player, replay=False)
-            cached = self.fast_caches.messages(source.key) if self.fast_caches else []
-            for message in _headers(source) + cached:
-                player.deliver(message)
+        lease = client.play(admission, player)
         self.log.info(
             "http {kind} play {url}, publishing={live}",
             kind=route.extension[1:],
-            url=source.url,
-            live=source.publisher is not None,
+            url=lease.source.url,
+            live=lease.source.publisher is not None,
             cid=cid,
         )
         return ended
@@ -302,38 +275,6 @@ class HttpStreamServer:
         return sending
 
 
-class HttpPlayHooks:
-    """
-    C{on_play} and C{on_stop} for HTTP players, as SRS's HTTP stream calls
-    them (reference ``config-api-hooks.md`` §4), through the server's hook
-    client.
-    """
-
-    def __init__(self, client: IHookClient) -> None:
-        self.client = client
-
-    def play(self, request: Request, route: LiveRoute, cid: int) -> defer.Deferred[None]:
-        """Ask the vhost's C{on_play} URLs; fails with L{HookRejected}."""
-        hooks = route.vhost.http_hooks
-        if not hooks.enabled or not hooks.on_play:
-            return defer.succeed(None)
-        payload = on_play_payload(
-            cid, _peer(request), route.vhost.name, route.app, route.stream, _query(request),
-            _referer(request),
-        )  # fmt: skip
-        return self.client.admit("on_play", hooks.on_play, payload, cid)
-
-    def stop(self, request: Request, route: LiveRoute, cid: int) -> None:
-        """Tell the vhost's C{on_stop} URLs (failures are logged there)."""
-        hooks = route.vhost.http_hooks
-        if not hooks.enabled or not hooks.on_stop:
-            return
-        payload = on_stop_payload(
-            cid, _peer(request), route.vhost.name, route.app, route.stream, _query(request)
-        )
-        self.client.notify("on_stop", hooks.on_stop, payload, cid)
-
-
 def _start_offset(request: Request) -> int:
     """The C{start} query argument as a byte offset, 0 when absent or bad."""
     values = request.args.get(b"start") if request.args else None
@@ -343,15 +284,6 @@ def _start_offset(request: Request) -> int:
         return max(0, int(values[0]))
     except ValueError:
         return 0
-
-
-def _headers(source: Source) -> list[Any]:
-    """Metadata and sequence headers, without the GOP cache."""
-    return [
-        m
-        for m in (source.metadata, source.audio_sequence_header, source.video_sequence_header)
-        if m is not None
-    ]
 
 
 def _query(request: Request) -> str:

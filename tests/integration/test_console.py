@@ -18,7 +18,8 @@ from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
 from srstwist.config.model import load_config_text
-from srstwist.stats import CLIENT_FMLE_PUBLISH, CLIENT_PLAY, AudioInfo, Statistics, VideoInfo
+from srstwist.stream.stats import CLIENT_FMLE_PUBLISH, CLIENT_PLAY, AudioInfo, Statistics, VideoInfo
+from srstwist.services.sysinfo import SystemSampler
 from srstwist.web.api import HttpApi
 
 reactor: Any = _reactor
@@ -59,7 +60,8 @@ class ConsoleTests(TestCase):
         stats.on_client(302, vhost=vhost, app="live", stream=_STREAM, ip="192.0.2.77",
                         client_type=CLIENT_PLAY, now=now,
                         tc_url="rtmp://127.0.0.1/live")  # fmt: skip
-        self.api = HttpApi(stats, lambda: config, reactor, lambda cid: False, now)
+        sampler = SystemSampler(reactor)
+        self.api = HttpApi(stats, lambda: config, reactor, lambda cid: False, now, sampler=sampler)
         self.port = reactor.listenTCP(0, self.api.site(), interface="127.0.0.1")
         self.addCleanup(self.port.stopListening)
         self.url = f"http://127.0.0.1:{self.port.getHost().port}/console/"

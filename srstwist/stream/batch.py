@@ -21,8 +21,8 @@ exactly where the batch left it, and may rejoin later.
 
 Subclasses say what "in step" means for their protocol (L{_offset_of}) and
 how a batch becomes bytes (L{_send_batch}): RTMP players share fmt-1 chunk
-encodings (L{srstwist.protocols.rtmp_fanout}); HTTP-FLV players share FLV
-tags, one blob per timestamp offset (L{srstwist.web.flv_fanout}).
+encodings (L{srstwist.stream.rtmp_batch}); HTTP-FLV players share FLV
+tags, one blob per timestamp offset (L{srstwist.stream.flv_batch}).
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from srstwist.config.model import VhostConfig
-from srstwist.interfaces import IStreamConsumer
+from srstwist.interfaces import IBatchMember, IStreamConsumer, Replay
 from srstwist.media.message import SharedMessage
 from srstwist.media.source import Source
 
@@ -46,21 +45,26 @@ class SharedBatch:
     """
     The players of one source that can share encodings.
 
-    It is the source's consumer; the players are its members, in step (fed
-    the shared batch) or on their own queues.  Members provide
-    C{deliver}, C{drain}, C{can_share}, C{leave_shared(state, offset)},
-    C{publisher_changed} and C{close}.
+    It is the source's consumer; the players are its members
+    (:class:`~srstwist.interfaces.IBatchMember`), in step (fed the shared
+    batch) or on their own queues.  The hub makes one per source and
+    sharing key (:meth:`srstwist.services.hub.SourceHub.attach`); a
+    subclass takes the key's parameters after the clock.
     """
 
     log = Logger()
     #: Whether in-step players share the batch (tests compare with False).
     sharing = True
+    #: The batch attaches itself to the source, for live messages only.
+    replay = Replay.NOTHING
+    sharing_key = None
 
-    def __init__(self, source: Source, vhost: VhostConfig, clock: Any) -> None:
+    def __init__(self, source: Source, clock: Any) -> None:
+        vhost = source.vhost
         self.source = source
-        self.own: list[Any] = []
+        self.own: list[IBatchMember] = []
         #: In-step players and their offsets from the source's timeline.
-        self.in_step: dict[Any, int] = {}
+        self.in_step: dict[IBatchMember, int] = {}
         self._pending: list[SharedMessage] = []
         # The source's timeline as of the last batch: what a player leaving
         # the batch continues from.
@@ -83,19 +87,19 @@ class SharedBatch:
 
     # -- membership --------------------------------------------------------
 
-    def add(self, player: Any) -> None:
+    def add(self, player: IBatchMember) -> None:
         """A new player: the start messages on its own queue, then live."""
         self.own.append(player)
         for message in self.source.start_messages():
             player.deliver(message)
 
-    def remove(self, player: Any) -> None:
+    def remove(self, player: IBatchMember) -> None:
         if player in self.in_step:
             del self.in_step[player]
         elif player in self.own:
             self.own.remove(player)
 
-    def leave(self, player: Any) -> None:
+    def leave(self, player: IBatchMember) -> None:
         """Move an in-step player to its own queue (it can no longer share)."""
         if player in self.in_step:
             # What this tick has collected so far is not in a batch it had.
@@ -142,7 +146,7 @@ class SharedBatch:
         self._timeline_state = self.source.timeline.state()
         self._join_ready()
 
-    def _leave_with(self, player: Any, batch: list[SharedMessage]) -> None:
+    def _leave_with(self, player: IBatchMember, batch: list[SharedMessage]) -> None:
         """Move C{player} to its own queue, giving it C{batch} there."""
         offset = self.in_step.pop(player)
         player.leave_shared(self._timeline_state, offset)

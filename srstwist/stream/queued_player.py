@@ -4,8 +4,8 @@ What every player has in common, whatever it speaks: a bounded queue, a
 time-jitter correction of its own, merged writes, and push-producer
 back-pressure.
 
-RTMP players (L{srstwist.protocols.rtmp_player}) and HTTP live players
-(L{srstwist.web.live}) differ only in how a batch of queued messages becomes
+RTMP players (L{srstwist.stream.rtmp_player}) and HTTP live players
+(L{srstwist.stream.http_player}) differ only in how a batch of queued messages becomes
 bytes on their connection, so that is the one method they implement
 (L{QueuedPlayer.flush}).  The rest is the fan-out hot path and is written
 once, here (reference ``rtmp.md`` §7.4, §7.5, §7.7):
@@ -31,8 +31,9 @@ from srstwist.config.model import VhostConfig
 from srstwist.media.jitter import TimeJitter
 from srstwist.media.message import SharedMessage
 from srstwist.media.queue import MessageQueue
+from srstwist.stream.socket_send import DirectSend
 
-__all__ = ["QueuedPlayer", "BATCH_SIZE", "MERGED_WRITE_MESSAGES", "nothing_buffered"]
+__all__ = ["QueuedPlayer", "BATCH_SIZE", "MERGED_WRITE_MESSAGES"]
 
 #: At most this many messages go into one write (SRS: 128).
 BATCH_SIZE = 128
@@ -54,15 +55,12 @@ class QueuedPlayer:
         self, cid: int, vhost: VhostConfig, clock: Any, socket_transport: Any = None
     ) -> None:
         """
-        @param socket_transport: the connection's TCP transport, if it has
-            C{writeSomeData}: shared batches are then sent straight to the
-            socket while the transport has nothing buffered (see
-            L{_send_now}).
+        :param socket_transport: the connection's transport: on plain TCP,
+            shared batches are sent straight to the socket while it has
+            nothing buffered (:class:`~srstwist.stream.socket_send.DirectSend`).
         """
         self.cid = cid
-        self._socket = (
-            socket_transport if hasattr(socket_transport, "writeSomeData") else None
-        )
+        self._direct = DirectSend.of(socket_transport) if socket_transport is not None else None
         self._clock = clock
         self.queue = MessageQueue(vhost.queue_length * 1000)
         self._jitter = TimeJitter("off" if vhost.atc else vhost.time_jitter)
@@ -161,7 +159,7 @@ class QueuedPlayer:
         if self.stats is not None:
             self.stats.bytes_sent += size
 
-    # -- shared batches (srstwist.protocols.fanout) ------------------------
+    # -- shared batches (srstwist.stream.batch) ------------------------
 
     @property
     def can_share(self) -> bool:
@@ -208,26 +206,16 @@ class QueuedPlayer:
 
     def _send_now(self, blob: bytes, write: Any) -> None:
         """
-        Write C{blob}: straight to the socket while the transport has
-        nothing buffered, else through C{write}.
-
-        Twisted's write would buffer the batch, register the socket for
-        write readiness and send it on the next reactor turn: for every
-        player and every tick.  With nothing buffered, sending now is the
-        same thing, sooner and for less; what the socket does not take goes
-        through the transport, after everything sent, so order is kept.
+        Write ``blob``: straight to the socket while the transport has
+        nothing buffered, else through ``write`` (see
+        :mod:`srstwist.stream.socket_send`).
         """
-        size = len(blob)
-        self._count_sent(size)
-        transport = self._socket
-        if transport is None or not nothing_buffered(transport):
+        direct = self._direct
+        if direct is None:
             write(blob)
-            return
-        sent = transport.writeSomeData(blob)
-        if not isinstance(sent, int):  # the connection is gone
-            return
-        if sent < size:
-            transport.write(blob[sent:])
+            self._count_sent(len(blob))
+        else:
+            self._count_sent(direct.send(blob, write))
 
     # -- what a subclass provides ------------------------------------------
 
@@ -238,15 +226,3 @@ class QueuedPlayer:
     def _queue_shrunk(self) -> None:
         """Messages were dropped: forget whatever assumed they would be sent."""
 
-
-def nothing_buffered(transport: Any) -> bool:
-    """
-    Whether a Twisted TCP transport has no data waiting to be written (its
-    C{dataBuffer} and C{_tempDataBuffer}, guarded in case they change).
-    """
-    return (
-        transport.connected
-        and not transport.disconnecting
-        and not getattr(transport, "dataBuffer", b"x")
-        and not getattr(transport, "_tempDataBuffer", [b"x"])
-    )

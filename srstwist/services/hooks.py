@@ -1,15 +1,12 @@
 # -*- test-case-name: tests.test_hooks -*-
 """
-SRS's HTTP callbacks (reference ``config-api-hooks.md`` §4): the JSON each
-event POSTs, the rule that turns the hook server's answer into accept or
-reject, and :class:`HookClient`, which sends them with treq.
+:class:`HookClient`: sends SRS's HTTP callbacks with treq.
 
-The rule is a pure function, :func:`hook_verdict` (with
-:func:`judge_hook_response` naming the SRS error code of a rejection),
-because it is the part worth a table of tests; treq is only the transport.
-The HTTP client is injected so tests run it over ``treq.testing.StubTreq``,
-and the client owns its connection pool so that stopping the service closes
-every socket it opened (trial's dirty-reactor check, and a clean shutdown).
+The bodies and the accept/reject rule are pure (:mod:`srstwist.codec.hooks`);
+this is only the transport.  The HTTP client is injected so tests run it
+over ``treq.testing.StubTreq``, and the client owns its connection pool so
+that stopping the service closes every socket it opened (trial's
+dirty-reactor check, and a clean shutdown).
 
 Every call is bounded as a whole, POST and body read together, by
 ``Deferred.addTimeout`` on the injected reactor: treq's own ``timeout=``
@@ -20,7 +17,7 @@ whole.
 Deviations from SRS, on purpose:
 
 * The configured URL is requested as written, query string included; SRS
-  drops the query of POST hooks and the heartbeat (**Bug** in §4.1).
+  drops the query of POST hooks and of the heartbeat.
 * Connections are kept alive in the pool between calls; SRS opens one per
   call.
 * HTTPS URLs work when Twisted's TLS support is installed; SRS sends plain
@@ -29,317 +26,36 @@ Deviations from SRS, on purpose:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from twisted.application import service
-from twisted.internet.defer import (
-    CancelledError,
-    Deferred,
-    TimeoutError,
-    succeed,
-)
+from twisted.internet.defer import CancelledError, Deferred, TimeoutError, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone
 from twisted.web.http import PotentialDataLoss
-from zope.interface import Interface, implementer
+from zope.interface import implementer
 
-from srstwist import SRS_COMPAT_VERSION, __version__
+from srstwist.codec.hooks import (
+    ERROR_HTTP_DATA_INVALID,
+    ERROR_SOCKET_TIMEOUT,
+    ERROR_ST_CONNECT,
+    MAX_RESPONSE_BYTES,
+    NOTIFY_TIMEOUT,
+    POST_TIMEOUT,
+    STOP_ON_FAILURE,
+    USER_AGENT,
+    HookRejected,
+    encode_payload,
+    hls_notify_url,
+    judge_hook_response,
+)
+from srstwist.interfaces import IHookClient
 
-__all__ = [
-    "ERROR_SOCKET_TIMEOUT",
-    "ERROR_ST_CONNECT",
-    "ERROR_HTTP_DATA_INVALID",
-    "ERROR_RESPONSE_CODE",
-    "ERROR_HTTP_STATUS_INVALID",
-    "POST_TIMEOUT",
-    "NOTIFY_TIMEOUT",
-    "MAX_RESPONSE_BYTES",
-    "USER_AGENT",
-    "HookRejected",
-    "judge_hook_response",
-    "hook_verdict",
-    "encode_payload",
-    "hook_param",
-    "on_connect_payload",
-    "on_close_payload",
-    "on_publish_payload",
-    "on_unpublish_payload",
-    "on_play_payload",
-    "on_stop_payload",
-    "on_dvr_payload",
-    "on_hls_payload",
-    "hls_notify_url",
-    "IHookClient",
-    "HookClient",
-]
-
-#: SRS error codes a failed hook is logged with (§4.2, §7).
-ERROR_SOCKET_TIMEOUT = 1011
-ERROR_ST_CONNECT = 1018
-ERROR_HTTP_DATA_INVALID = 3008
-ERROR_RESPONSE_CODE = 3064
-ERROR_HTTP_STATUS_INVALID = 4005
-
-#: Seconds a POST hook (or heartbeat) may take, request to last body byte;
-#: SRS allows 30 s for each of connect, send and receive.
-POST_TIMEOUT = 30.0
-#: Seconds an ``on_hls_notify`` GET may take (SRS: 10 s).
-NOTIFY_TIMEOUT = 10.0
-#: The most of a hook server's answer we read; a longer answer rejects.
-MAX_RESPONSE_BYTES = 64 * 1024
-
-#: SRS's User-Agent, which hook servers may look for, then ours.
-USER_AGENT = f"SRS(Simple RTMP Server){SRS_COMPAT_VERSION} srstwist/{__version__}"
-
-# Events whose first failing URL stops the rest (§4.1); the other
-# notifications call every URL whatever happens.
-_STOP_ON_FAILURE = frozenset({"on_dvr", "on_hls", "on_hls_notify"})
-
-
-class HookRejected(Exception):
-    """
-    A hook server refused, or could not be asked.
-
-    :ivar url: the URL that failed.
-    :ivar reason: what went wrong, for the log.
-    :ivar code: the SRS error code SRS would log (:data:`ERROR_ST_CONNECT`,
-        :data:`ERROR_SOCKET_TIMEOUT`, :data:`ERROR_HTTP_STATUS_INVALID`,
-        :data:`ERROR_HTTP_DATA_INVALID` or :data:`ERROR_RESPONSE_CODE`).
-    """
-
-    def __init__(self, url: str, reason: str, code: int = ERROR_ST_CONNECT) -> None:
-        super().__init__(url, reason, code)
-        self.url = url
-        self.reason = reason
-        self.code = code
-
-    def __str__(self) -> str:
-        return f"hook {self.url} failed: {self.reason} (code {self.code})"
-
-
-def judge_hook_response(status: int, body: bytes) -> int:
-    """
-    SRS's judgement of a POST hook's answer (§4.2): 0 to accept, else the
-    error code of the rejection.
-
-    Accepted are status 200 with the body exactly ``0``, or with a JSON
-    object whose ``code`` is the integer 0 (other members ignored).
-    """
-    if status != 200:
-        return ERROR_HTTP_STATUS_INVALID
-    if not body:
-        return ERROR_HTTP_DATA_INVALID
-    try:
-        value = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return ERROR_HTTP_DATA_INVALID
-    if not isinstance(value, dict):
-        return 0 if body == b"0" else ERROR_HTTP_DATA_INVALID
-    code = value.get("code")
-    # JSON true is a Python int; SRS wants a JSON integer.
-    if not isinstance(code, int) or isinstance(code, bool) or code != 0:
-        return ERROR_RESPONSE_CODE
-    return 0
-
-
-def hook_verdict(status: int, body: bytes) -> bool:
-    """Whether a POST hook's answer accepts the client (see :func:`judge_hook_response`)."""
-    return judge_hook_response(status, body) == 0
-
-
-def encode_payload(payload: Mapping[str, Any]) -> bytes:
-    """A hook body: compact JSON, keys in the order given (§4.1)."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-# -- payloads (§4.3; keys in SRS's emission order) ---------------------------
-
-
-def on_connect_payload(
-    client_id: int, ip: str, vhost: str, app: str, tc_url: str, page_url: str
-) -> dict[str, Any]:
-    """The ``on_connect`` body."""
-    return {
-        "action": "on_connect",
-        "client_id": client_id,
-        "ip": ip,
-        "vhost": vhost,
-        "app": app,
-        "tcUrl": tc_url,
-        "pageUrl": page_url,
-    }
-
-
-def on_close_payload(
-    client_id: int, ip: str, vhost: str, app: str, send_bytes: int, recv_bytes: int
-) -> dict[str, Any]:
-    """The ``on_close`` body (SRS puts ``app`` last)."""
-    return {
-        "action": "on_close",
-        "client_id": client_id,
-        "ip": ip,
-        "vhost": vhost,
-        "send_bytes": send_bytes,
-        "recv_bytes": recv_bytes,
-        "app": app,
-    }
-
-
-def hook_param(param: str) -> str:
-    """
-    The ``param`` field: a query string with its leading ``?`` (§4.3), or
-    ``""``.  HTTP players hand over the raw query of their URL, which has
-    no ``?``; RTMP's already has one.
-    """
-    return param if not param or param.startswith("?") else "?" + param
-
-
-def on_publish_payload(
-    client_id: int, ip: str, vhost: str, app: str, tc_url: str, stream: str, param: str
-) -> dict[str, Any]:
-    """The ``on_publish`` body."""
-    return {
-        "action": "on_publish",
-        "client_id": client_id,
-        "ip": ip,
-        "vhost": vhost,
-        "app": app,
-        "tcUrl": tc_url,
-        "stream": stream,
-        "param": hook_param(param),
-    }
-
-
-def _stream_payload(
-    action: str, client_id: int, ip: str, vhost: str, app: str, stream: str, param: str
-) -> dict[str, Any]:
-    return {
-        "action": action,
-        "client_id": client_id,
-        "ip": ip,
-        "vhost": vhost,
-        "app": app,
-        "stream": stream,
-        "param": hook_param(param),
-    }
-
-
-def on_unpublish_payload(
-    client_id: int, ip: str, vhost: str, app: str, stream: str, param: str
-) -> dict[str, Any]:
-    """The ``on_unpublish`` body."""
-    return _stream_payload("on_unpublish", client_id, ip, vhost, app, stream, param)
-
-
-def on_play_payload(
-    client_id: int, ip: str, vhost: str, app: str, stream: str, param: str, page_url: str
-) -> dict[str, Any]:
-    """The ``on_play`` body (RTMP and HTTP live players)."""
-    payload = _stream_payload("on_play", client_id, ip, vhost, app, stream, param)
-    payload["pageUrl"] = page_url
-    return payload
-
-
-def on_stop_payload(
-    client_id: int, ip: str, vhost: str, app: str, stream: str, param: str
-) -> dict[str, Any]:
-    """The ``on_stop`` body."""
-    return _stream_payload("on_stop", client_id, ip, vhost, app, stream, param)
-
-
-def on_dvr_payload(
-    client_id: int, ip: str, vhost: str, app: str, stream: str, param: str, cwd: str, file: str
-) -> dict[str, Any]:
-    """The ``on_dvr`` body, after a DVR file is finished."""
-    payload = _stream_payload("on_dvr", client_id, ip, vhost, app, stream, param)
-    payload["cwd"] = cwd
-    payload["file"] = file
-    return payload
-
-
-def on_hls_payload(
-    client_id: int,
-    ip: str,
-    vhost: str,
-    app: str,
-    stream: str,
-    param: str,
-    *,
-    duration: float,
-    cwd: str,
-    file: str,
-    url: str,
-    m3u8: str,
-    m3u8_url: str,
-    seq_no: int,
-) -> dict[str, Any]:
-    """The ``on_hls`` body, after a TS segment is closed and kept."""
-    payload = _stream_payload("on_hls", client_id, ip, vhost, app, stream, param)
-    payload.update(
-        duration=duration, cwd=cwd, file=file, url=url, m3u8=m3u8, m3u8_url=m3u8_url,
-        seq_no=seq_no,
-    )  # fmt: skip
-    return payload
-
-
-def hls_notify_url(template: str, app: str, stream: str, ts_url: str, param: str) -> str:
-    """
-    The URL ``on_hls_notify`` fetches (§4.4): the configured one, or the
-    segment URI itself when that is absolute, with ``[app]``, ``[stream]``,
-    ``[ts_url]`` and ``[param]`` replaced.
-    """
-    url = ts_url if ts_url.startswith(("http://", "https://")) else template
-    for name, value in (("[app]", app), ("[stream]", stream), ("[ts_url]", ts_url),
-                        ("[param]", param)):  # fmt: skip
-        url = url.replace(name, value)
-    return url
-
-
-# -- the client ----------------------------------------------------------------
-
-
-class IHookClient(Interface):
-    """Sends the HTTP callbacks of §4 on behalf of connections and streams."""
-
-    def admit(event: str, urls: Sequence[str], payload: Mapping[str, Any], cid: int) -> Deferred:
-        """
-        POST ``payload`` to each URL in order for a blocking event
-        (``on_connect``, ``on_publish``, ``on_play``).
-
-        :return: a Deferred that fires with ``None`` when every URL
-            accepted, or fails with :class:`HookRejected` at the first that
-            refused, failed or timed out (the rest are not called).
-            Cancelling it abandons the call in progress.
-        """
-
-    def notify(event: str, urls: Sequence[str], payload: Mapping[str, Any], cid: int) -> Deferred:
-        """
-        POST ``payload`` to each URL for a notification; failures are
-        logged.  ``on_dvr``/``on_hls`` stop at the first failing URL, the
-        others call every URL.
-
-        :return: a Deferred that fires with ``None`` when done; it never fails.
-        """
-
-    def notify_hls(
-        urls: Sequence[str], app: str, stream: str, ts_url: str, param: str,
-        nb_notify: int, cid: int,
-    ) -> Deferred:  # fmt: skip
-        """
-        GET each ``on_hls_notify`` URL (see :func:`hls_notify_url`),
-        reading at most ``nb_notify`` bytes; a failure is logged and skips
-        the rest.
-
-        :return: a Deferred that fires with ``None``; it never fails.
-        """
-
-    def close() -> Deferred:
-        """Close every pooled connection; fires when they are closed."""
+__all__ = ["HookClient"]
 
 
 class _BodyReader(TwistedProtocol):
@@ -542,7 +258,7 @@ class HookClient(service.Service):
         self, event: str, urls: Sequence[str], payload: Mapping[str, Any], cid: int
     ) -> Deferred[None]:
         """``IHookClient`` API."""
-        stop_on_failure = event in _STOP_ON_FAILURE
+        stop_on_failure = event in STOP_ON_FAILURE
 
         async def run() -> None:
             for url in urls:

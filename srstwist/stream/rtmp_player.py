@@ -22,10 +22,10 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from srstwist.config.model import VhostConfig
-from srstwist.interfaces import IStreamConsumer
+from srstwist.interfaces import IBatchMember, Replay
 from srstwist.media.jitter import TimeJitter, wire_timestamp
 from srstwist.media.message import SharedMessage
-from srstwist.protocols.queued_player import BATCH_SIZE, QueuedPlayer
+from srstwist.stream.queued_player import BATCH_SIZE, QueuedPlayer
 
 __all__ = ["RtmpPlayer", "BATCH_SIZE", "STREAM_ID", "default_csid"]
 
@@ -35,10 +35,12 @@ STREAM_ID = 1
 _MAX_DELTA = 0xFFFFFF
 
 
-@implementer(IStreamConsumer, IPushProducer)
+@implementer(IBatchMember, IPushProducer)
 class RtmpPlayer(QueuedPlayer):
     """
     Delivers one source to one RTMP connection.
+
+    It starts on a keyframe: metadata, sequence headers, the GOP cache.
 
     @param write: the connection's C{writeSequence}.
     @param flush_control: returns and clears the session's pending control
@@ -69,6 +71,9 @@ class RtmpPlayer(QueuedPlayer):
             L{send_shared}).
         """
         super().__init__(cid, vhost, clock, socket_transport)
+        #: Players with one chunk size share fmt-1 encodings
+        #: (:class:`srstwist.stream.rtmp_batch.RtmpBatch`).
+        self.sharing_key = ("rtmp", chunk_size)
         self._duration = duration_ms
         self._on_complete = on_complete
         self._first_av: int | None = None
@@ -85,6 +90,8 @@ class RtmpPlayer(QueuedPlayer):
         self.own_sends = 0
         #: Shared batches written (one write each, however many messages).
         self.batches = 0
+
+    replay = Replay.GOP
 
     def _queue_shrunk(self) -> None:
         # Messages were dropped: every chunk stream restarts with fmt 0.
@@ -145,7 +152,7 @@ class RtmpPlayer(QueuedPlayer):
         self._interval_call = None
         self._maybe_flush(force=True)
 
-    # -- the shared batch (srstwist.protocols.rtmp_fanout) -----------------
+    # -- the shared batch (srstwist.stream.rtmp_batch) -----------------
 
     @property
     def can_share(self) -> bool:

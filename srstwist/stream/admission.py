@@ -33,7 +33,11 @@ Deviations from SRS 2.0, on purpose:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from srstwist.config.model import SecurityConfig, VhostConfig
+from srstwist.interfaces import Stage
+from srstwist.stream.request import StreamRequest
 
 __all__ = [
     "ERROR_SYSTEM_SECURITY",
@@ -43,6 +47,8 @@ __all__ = [
     "ERROR_RTMP_ACCESS_DENIED",
     "ERROR_RTMP_STREAM_NAME_EMPTY",
     "AccessDenied",
+    "Admission",
+    "check_request",
     "check_vhost",
     "check_security",
     "check_refer",
@@ -204,3 +210,51 @@ def check_refer(allowed: tuple[str, ...] | None, page_url: str) -> None:
         ERROR_RTMP_ACCESS_DENIED,
         f"refer: pageUrl={page_url!r} (domain {domain!r}) matches none of {list(allowed)}",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """
+    Proof that a request passed a stage's checks: what the stream
+    controller's ``publish`` and ``play`` take.
+
+    :ivar request: the admitted request.
+    :ivar vhost: the configured vhost it resolved to.
+    :ivar stage: the stage it passed.
+    """
+
+    request: StreamRequest
+    vhost: VhostConfig
+    stage: Stage
+
+
+def check_request(stage: Stage, vhost: VhostConfig | None, request: StreamRequest) -> VhostConfig:
+    """
+    The checks of one stage before its hook, in SRS's order
+    (``SrsRtmpConn::stream_service_cycle``): connect checks the vhost and
+    ``refer``; publish and play check the vhost, ``security``, the stream
+    name, then ``refer_publish`` or ``refer_play``.
+
+    The ``refer`` checks compare an RTMP ``pageUrl``; SRS 2.0 applies none
+    of them to HTTP players, and neither do we (a ``Referer`` header is
+    absent from most non-browser players).  ``security`` applies to every
+    client: a ``deny`` rule for an address would protect nothing if the
+    same stream played over HTTP.
+
+    :param vhost: the configured vhost the request resolved to, or ``None``.
+    :return: ``vhost``, known to be usable.
+    :raises AccessDenied: the first check that failed, with SRS's code.
+    """
+    check_vhost(vhost, request.vhost)
+    assert vhost is not None
+    by_rtmp = request.transport == "rtmp"
+    if stage is Stage.CONNECT:
+        if by_rtmp:
+            check_refer(vhost.refer, request.page_url)
+        return vhost
+    check_security(vhost.security, stage.value, request.ip)
+    check_stream_name(request.stream)
+    if by_rtmp:
+        allowed = vhost.refer_play if stage is Stage.PLAY else vhost.refer_publish
+        check_refer(allowed, request.page_url)
+    return vhost

@@ -7,7 +7,7 @@ It has the same bounded queue, jitter correction, merged writes and
 back-pressure (L{QueuedPlayer}), so a slow HTTP client costs at most
 ``queue_length`` seconds of media and never slows anyone else; an HTTP-FLV
 player in step with its source takes the shared batch of
-L{srstwist.web.flv_fanout} instead, as RTMP players do.  Its
+L{srstwist.stream.flv_batch} instead, as RTMP players do.  Its
 request's producer is the player itself: while the connection's send
 buffer is full nothing is written.
 
@@ -24,14 +24,14 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from srstwist.config.model import VhostConfig
-from srstwist.interfaces import IStreamConsumer
+from srstwist.interfaces import IBatchMember, Replay
 from srstwist.media.remux import LiveEncoder
-from srstwist.protocols.queued_player import BATCH_SIZE, QueuedPlayer
+from srstwist.stream.queued_player import BATCH_SIZE, QueuedPlayer
 
 __all__ = ["HttpLivePlayer"]
 
 
-@implementer(IStreamConsumer, IPushProducer)
+@implementer(IBatchMember, IPushProducer)
 class HttpLivePlayer(QueuedPlayer):
     """
     Delivers one source to one HTTP response body.
@@ -61,6 +61,12 @@ class HttpLivePlayer(QueuedPlayer):
         """
         super().__init__(cid, vhost, clock, socket_transport)
         self.encoder = encoder
+        #: FLV and TS start on a keyframe; audio formats need none.
+        self.replay = Replay.GOP if encoder.wants_gop else Replay.HEADERS
+        #: HTTP-FLV players share FLV tags
+        #: (:class:`srstwist.stream.flv_batch.FlvBatch`) when they can write
+        #: framed bytes as they are.
+        self.sharing_key = ("flv",) if raw_write is not None else None
         self._write = write
         self._raw_write = raw_write
         self._on_end = on_end
@@ -98,7 +104,7 @@ class HttpLivePlayer(QueuedPlayer):
                 break
         self._end_if_drained()
 
-    # -- the shared batch (srstwist.web.flv_fanout) -------------------------
+    # -- the shared batch (srstwist.stream.flv_batch) -------------------------
 
     @property
     def can_share(self) -> bool:

@@ -16,29 +16,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from srstwist.config.model import VhostConfig
 from srstwist.media.message import SharedMessage
 from srstwist.media.source import Source
-from srstwist.protocols.fanout import SharedBatch
-from srstwist.protocols.rtmp_player import RtmpPlayer, default_csid
+from srstwist.stream.batch import SharedBatch
+from srstwist.stream.rtmp_player import RtmpPlayer, default_csid
 
-__all__ = ["FanOut", "MAX_SHARED_DELTA"]
+__all__ = ["RtmpBatch", "MAX_SHARED_DELTA"]
 
 #: fmt-1 headers carry a 24-bit delta.
 MAX_SHARED_DELTA = 0xFFFFFF
 
 
-class FanOut(SharedBatch):
+class RtmpBatch(SharedBatch):
     """The RTMP players of one source with one outgoing chunk size."""
 
-    def __init__(self, source: Source, chunk_size: int, vhost: VhostConfig, clock: Any) -> None:
+    def __init__(self, source: Source, clock: Any, chunk_size: int) -> None:
         self.chunk_size = chunk_size
-        super().__init__(source, vhost, clock)
-
-    @property
-    def key(self) -> tuple[tuple[str, str, str], int]:
-        """Where the hub keeps this batch."""
-        return (self.source.key, self.chunk_size)
+        super().__init__(source, clock)
 
     def add(self, player: RtmpPlayer) -> None:
         # Control messages the session writes on its own chunk streams

@@ -22,18 +22,13 @@ from typing import Any
 
 from srstwist.codec.flv import FlvError
 from srstwist.media.message import SharedMessage
-from srstwist.protocols.fanout import SharedBatch
+from srstwist.stream.batch import SharedBatch
 
-__all__ = ["FlvFanOut"]
+__all__ = ["FlvBatch"]
 
 
-class FlvFanOut(SharedBatch):
+class FlvBatch(SharedBatch):
     """The HTTP-FLV players of one source."""
-
-    @property
-    def key(self) -> tuple[tuple[str, str, str], int]:
-        """Where the hub keeps this batch (chunk size 0: not RTMP)."""
-        return (self.source.key, 0)
 
     def _offset_of(self, player: Any) -> int | None:
         return player.timeline_offset(self.source.timeline)

@@ -1,0 +1,413 @@
+# -*- test-case-name: tests.test_stream_controller -*-
+"""
+The stream controller: the one way any front end publishes or plays.
+
+Every publisher (RTMP today; casters, edge pulls and ingest later) and every
+player (RTMP, HTTP-FLV/TS/MP3/AAC) gets a :class:`ClientHandle` from
+:meth:`StreamController.client` and goes through it::
+
+    handle = controller.client(cid, ip)
+    admission = yield handle.admit(request, Stage.PLAY)  # checks, then on_play
+    lease = handle.play(admission, consumer)             # attach, statistics
+    ...
+    lease.end("client closed")                           # detach, on_stop
+    handle.close()                                       # on_close, forget
+
+The handle owns what SRS keeps in ``SrsRtmpConn``: the admission checks in
+SRS's order (``srs_app_rtmp_conn.cpp``, ``stream_service_cycle``), the HTTP
+hooks with their verdicts and their pairs (on_unpublish after on_publish,
+on_stop after on_play, on_close after any connect that found its vhost),
+sent one after another per client, the statistics entry, and the publish
+timeouts.  Front ends only frame bytes and create their player or
+publisher: policy is decided here (as Twisted's ``DNSServerFactory``
+decides and ``DNSProtocol`` frames).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from srstwist.codec.hooks import (
+    HookRejected,
+    on_close_payload,
+    on_connect_payload,
+    on_play_payload,
+    on_publish_payload,
+    on_stop_payload,
+    on_unpublish_payload,
+)
+from srstwist.config.holder import ConfigHolder
+from srstwist.config.model import VhostConfig
+from srstwist.interfaces import (
+    IClientHandle,
+    IHookClient,
+    IPlayLease,
+    IPublishLease,
+    IStreamConsumer,
+    IStreamController,
+    IStreamPublisher,
+    Stage,
+)
+from srstwist.media.message import SharedMessage
+from srstwist.media.source import Source, SourceBusy
+from srstwist.services.hub import SourceHub
+from srstwist.stream.admission import AccessDenied, Admission, check_request
+from srstwist.stream.request import StreamRequest
+from srstwist.stream.stats import ClientStats
+
+__all__ = ["StreamController", "ClientHandle", "PublishLease", "PlayLease", "hook_payload"]
+
+#: The hook that may refuse each stage, and the one that pairs with it
+#: when the client leaves.
+_ADMIT_HOOK = {Stage.CONNECT: "on_connect", Stage.PUBLISH: "on_publish", Stage.PLAY: "on_play"}
+_LEAVE_HOOK = {Stage.CONNECT: "on_close", Stage.PUBLISH: "on_unpublish", Stage.PLAY: "on_stop"}
+
+
+def hook_payload(
+    event: str, cid: int, request: StreamRequest, vhost: str, sent: int = 0, received: int = 0
+) -> dict[str, Any]:
+    """
+    The body of ``event`` for a client (SRS's ``SrsHttpHooks::on_*`` in
+    ``srs_app_http_hooks.cpp``).
+
+    :param sent: bytes sent to the client (``on_close`` only).
+    :param received: bytes received from it (``on_close`` only).
+    :raises ValueError: ``event`` is not a client event.
+    """
+    ip, app, stream, param = request.ip, request.app, request.stream, request.param
+    if event == "on_connect":
+        return on_connect_payload(cid, ip, vhost, app, request.tc_url, request.page_url)
+    if event == "on_close":
+        return on_close_payload(cid, ip, vhost, app, sent, received)
+    if event == "on_publish":
+        return on_publish_payload(cid, ip, vhost, app, request.tc_url, stream, param)
+    if event == "on_unpublish":
+        return on_unpublish_payload(cid, ip, vhost, app, stream, param)
+    if event == "on_play":
+        return on_play_payload(cid, ip, vhost, app, stream, param, request.page_url)
+    if event == "on_stop":
+        return on_stop_payload(cid, ip, vhost, app, stream, param)
+    raise ValueError(f"{event!r} is not a client hook")
+
+
+@implementer(IStreamController)
+class StreamController(service.Service):
+    """
+    Admission, hooks, sources and statistics for every front end.
+
+    :param hub: the source registry and consumer seam.
+    :param holder: the config in force (read at each admission).
+    :param clock: for timeouts and statistics times.
+    :param hooks: the HTTP hook client; ``None``: hooks are never called.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self, hub: SourceHub, holder: ConfigHolder, clock: Any, hooks: IHookClient | None = None
+    ) -> None:
+        self.setName("controller")
+        self.hub = hub
+        self.holder = holder
+        self.clock = clock
+        self.hooks = hooks
+
+    @property
+    def stats(self) -> Any:
+        return self.hub.stats
+
+    def client(self, cid: int, ip: str) -> ClientHandle:
+        return ClientHandle(self, cid, ip)
+
+    def is_live(self, vhost: str, app: str, stream: str) -> bool:
+        source = self.hub.find(vhost, app, stream)
+        return source is not None and source.publisher is not None
+
+
+@implementer(IClientHandle)
+class ClientHandle:
+    """One client, from its first request to :meth:`close`."""
+
+    log = Logger()
+
+    def __init__(self, controller: StreamController, cid: int, ip: str) -> None:
+        self._controller = controller
+        self.cid = cid
+        self.ip = ip
+        self.bytes_in = 0
+        #: Bytes written outside a player, plus what ended players sent.
+        self.bytes_out = 0
+        self.stats: ClientStats | None = None
+        self.closed = False
+        #: The stages passed whose leave hook is still due.
+        self._passed: set[Stage] = set()
+        #: The connect that found its vhost: on_close is due for it.
+        self._connected: tuple[StreamRequest, VhostConfig] | None = None
+        self._leases: list[PublishLease | PlayLease] = []
+        self._notifications: defer.Deferred[None] = defer.succeed(None)
+
+    # -- traffic -----------------------------------------------------------
+
+    def received(self, size: int) -> None:
+        self.bytes_in += size
+        if self.stats is not None:
+            self.stats.bytes_recv += size
+
+    def sent(self, size: int) -> None:
+        self.bytes_out += size
+        if self.stats is not None:
+            self.stats.bytes_sent += size
+
+    # -- admission ---------------------------------------------------------
+
+    def admit(self, request: StreamRequest, stage: Stage) -> defer.Deferred[Admission]:
+        if self.closed:
+            return defer.fail(AccessDenied(0, "client gone"))
+        vhost = self._controller.holder.config.vhost(request.vhost)
+        if stage is Stage.CONNECT and vhost is not None and vhost.enabled:
+            # SRS calls on_close after any connect that found its vhost,
+            # even one that refer or on_connect then refused.
+            self._connected = (request, vhost)
+        try:
+            vhost = check_request(stage, vhost, request)
+        except AccessDenied as e:
+            return defer.fail(e)
+        admission = Admission(request, vhost, stage)
+        event = _ADMIT_HOOK[stage]
+        urls = self._urls(vhost.http_hooks, event)
+        client = self._controller.hooks
+        if not urls or client is None:
+            self._passed.add(stage)
+            return defer.succeed(admission)
+        payload = hook_payload(event, self.cid, request, vhost.name)
+        asked = client.admit(event, urls, payload, self.cid)
+
+        def passed(_: object) -> Admission:
+            if self.closed:
+                # The client left while its hook was asked: admitting it
+                # now would create a source (or worse) for no one.
+                raise AccessDenied(0, f"{event} hook answered after the client left")
+            self._passed.add(stage)
+            return admission
+
+        def rejected(failure: Failure) -> None:
+            failure.trap(HookRejected)
+            raise AccessDenied(failure.value.code, f"{event} hook: {failure.value}")
+
+        return asked.addCallbacks(passed, rejected)
+
+    @staticmethod
+    def _urls(hooks: Any, event: str) -> tuple[str, ...]:
+        if not hooks.enabled:
+            return ()
+        return tuple(getattr(hooks, event) or ())
+
+    # -- publish and play --------------------------------------------------
+
+    def publish(self, admission: Admission, publisher: IStreamPublisher) -> PublishLease:
+        if admission.stage is not Stage.PUBLISH:
+            raise ValueError(f"a {admission.stage.value} admission cannot publish")
+        controller = self._controller
+        request = admission.request
+        source = controller.hub.source(admission.vhost, request.app, request.stream)
+        if not source.can_publish():
+            controller.hub.release(source)
+            raise SourceBusy(f"stream {source.url} is already being published")
+        controller.hub.publish(source, publisher, request)
+        self._register(admission)
+        controller.stats.on_publish(*source.key, cid=self.cid, now=controller.clock.seconds())
+        lease = PublishLease(self, source, admission, publisher)
+        self._leases.append(lease)
+        return lease
+
+    def play(self, admission: Admission, consumer: IStreamConsumer) -> PlayLease:
+        if admission.stage is not Stage.PLAY:
+            raise ValueError(f"a {admission.stage.value} admission cannot play")
+        controller = self._controller
+        request = admission.request
+        source = controller.hub.source(admission.vhost, request.app, request.stream)
+        self._register(admission)
+        if hasattr(consumer, "stats"):
+            consumer.stats = self.stats  # type: ignore[attr-defined]
+        lease = PlayLease(self, source, admission, consumer)
+        self._leases.append(lease)
+        controller.hub.attach(source, consumer)
+        return lease
+
+    def _register(self, admission: Admission) -> None:
+        """Enter the statistics once admitted (SRS: ``SrsStatistic::on_client``)."""
+        request = admission.request
+        controller = self._controller
+        self.stats = controller.stats.on_client(
+            self.cid,
+            vhost=admission.vhost.name,
+            app=request.app,
+            stream=request.stream,
+            ip=request.ip,
+            client_type=request.client_type,
+            now=controller.clock.seconds(),
+            tc_url=request.tc_url,
+            page_url=request.page_url,
+            swf_url=request.swf_url,
+        )
+        self.stats.bytes_recv = self.bytes_in
+
+    # -- leaving -----------------------------------------------------------
+
+    def _notify(self, stage: Stage, request: StreamRequest, vhost: VhostConfig) -> None:
+        """
+        Call the leave hook of ``stage`` if the client got past it (whether
+        or not its admit hook had URLs), after the hooks before it; with
+        the hooks of the vhost as the client was admitted to it.
+        """
+        event = _LEAVE_HOOK[stage]
+        if stage is not Stage.CONNECT:
+            if stage not in self._passed:
+                return
+            self._passed.discard(stage)
+        client = self._controller.hooks
+        urls = self._urls(vhost.http_hooks, event)
+        if client is None or not urls:
+            return
+        payload = hook_payload(
+            event, self.cid, request, vhost.name, self.bytes_out, self.bytes_in
+        )
+        # One after the other, as SRS calls them: on_stop (or on_unpublish)
+        # reaches the hook server before on_close.
+        self._notifications.addCallback(lambda _: client.notify(event, urls, payload, self.cid))
+
+    def _ended(self, lease: PublishLease | PlayLease) -> None:
+        if lease in self._leases:
+            self._leases.remove(lease)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for lease in list(self._leases):
+            lease.end("client closed")
+        if self._connected is not None:
+            request, vhost = self._connected
+            self._notify(Stage.CONNECT, request, vhost)
+        if self.stats is not None:
+            self._controller.stats.on_disconnect(self.cid)
+
+
+@implementer(IPublishLease)
+class PublishLease:
+    """
+    A publisher's hold on its source.  It also watches the publisher's
+    pace: nothing within ``publish_1stpkt_timeout`` of the publish, or
+    within ``publish_normal_timeout`` of the last message, closes it
+    (SRS's ``SrsRtmpConn::do_publishing``).
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        client: ClientHandle,
+        source: Source,
+        admission: Admission,
+        publisher: IStreamPublisher,
+    ) -> None:
+        self._client = client
+        self.source = source
+        self.request = admission.request
+        self.vhost = admission.vhost
+        self.publisher = publisher
+        self.ended = False
+        vhost = admission.vhost
+        self._first_timeout = vhost.publish_1stpkt_timeout / 1000.0
+        self._normal_timeout = vhost.publish_normal_timeout / 1000.0
+        clock = client._controller.clock
+        self._clock = clock
+        self._last_message: float | None = None
+        self._timer: IDelayedCall | None = clock.callLater(self._first_timeout, self._check_pace)
+
+    def deliver(self, message: SharedMessage) -> None:
+        # The hot path of every publisher: one clock read, then the source.
+        now = self._clock.seconds()
+        if self._last_message is None:
+            # From the first message on, the normal timeout applies.
+            self._reschedule(self._normal_timeout)
+        self._last_message = now
+        self.source.on_message(message)
+
+    def _reschedule(self, delay: float) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = self._clock.callLater(delay, self._check_pace)
+
+    def _check_pace(self) -> None:
+        self._timer = None
+        if self.ended:
+            return
+        last = self._last_message
+        if last is None:
+            self.publisher.close(
+                f"publisher sent nothing within {self._first_timeout:g}s; closing"
+            )
+            return
+        due = last + self._normal_timeout - self._clock.seconds()
+        if due <= 0:
+            self.publisher.close(
+                f"publisher sent nothing for {self._normal_timeout:g}s; closing"
+            )
+            return
+        self._timer = self._clock.callLater(due, self._check_pace)
+
+    def end(self, reason: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        client = self._client
+        controller = client._controller
+        source = self.source
+        client._notify(Stage.PUBLISH, self.request, self.vhost)
+        controller.hub.unpublish(source, self.publisher, self.request)
+        controller.stats.on_unpublish(*source.key, controller.clock.seconds())
+        controller.hub.release(source)
+        client._ended(self)
+        self.log.info("unpublish {url}: {reason}", url=source.url, reason=reason, cid=client.cid)
+
+
+@implementer(IPlayLease)
+class PlayLease:
+    """A consumer's subscription to its source."""
+
+    def __init__(
+        self,
+        client: ClientHandle,
+        source: Source,
+        admission: Admission,
+        consumer: IStreamConsumer,
+    ) -> None:
+        self._client = client
+        self.source = source
+        self.request = admission.request
+        self.vhost = admission.vhost
+        self.consumer = consumer
+        self.ended = False
+
+    def end(self, reason: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        client = self._client
+        controller = client._controller
+        client.bytes_out += getattr(self.consumer, "bytes_sent", 0)
+        client._notify(Stage.PLAY, self.request, self.vhost)
+        controller.hub.detach(self.source, self.consumer)
+        controller.hub.release(self.source)
+        client._ended(self)
