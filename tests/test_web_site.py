@@ -10,6 +10,7 @@ from typing import Any
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import Logger, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
@@ -86,21 +87,57 @@ class ChannelTests(SynchronousTestCase):
         channel.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n")
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "))
 
-    def test_undeclared_body_cut(self) -> None:
-        """
-        A chunked body is kept up to the limit and the request flagged; what
-        to answer is the resource's.
-        """
+    def test_chunked_body_within_limit(self) -> None:
+        """A chunked body up to the limit is read whole and the request served."""
         _, transport, channel = self.connect(max_body=10)
         channel.dataReceived(
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"8\r\n01234567\r\n8\r\n89abcdef\r\n0\r\n\r\n"
+            b"5\r\n01234\r\n5\r\n56789\r\n0\r\n\r\n"
         )
         [(request, body)] = self.resource.requests
         self.assertIsInstance(request, BoundedRequest)
-        self.assertTrue(request.body_too_large)
-        self.assertEqual(body, b"01234567")
+        self.assertEqual(body, b"0123456789")
         self.assertIn(b"hello", transport.value())
+        self.assertFalse(transport.disconnecting)
+
+    def test_chunked_body_over_limit_refused(self) -> None:
+        """
+        A chunked body (issue 15, item 2) gets 413 and the connection closes
+        as soon as it passes the limit, mid-chunk, whatever the method; the
+        request never reaches the resource, the rest is not read, and one
+        line says why.
+        """
+        for method in (b"GET", b"POST", b"PUT", b"DELETE", b"PATCH"):
+            _, transport, channel = self.connect(max_body=10)
+            logged: list[dict[str, Any]] = []
+            channel.log = Logger(observer=logged.append)
+            channel.dataReceived(
+                method + b" / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"8\r\n01234567\r\n100\r\n89a"
+            )
+            self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "), (method, transport.value()))
+            self.assertTrue(transport.disconnecting, method)
+            answered = transport.value()
+            # What still arrives (already in the buffer) is dropped unparsed.
+            channel.dataReceived(b"b" * 253 + b"\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(transport.value(), answered, method)
+            self.assertEqual(self.resource.requests, [], method)
+            self.assertEqual(len(logged), 1, logged)
+            self.assertIn("chunked", formatEvent(logged[0]))
+
+    def test_chunked_refused_on_every_listener(self) -> None:
+        """Each site's own limit applies to chunked bodies: 1 MiB by default."""
+        _, transport, channel = self.connect()
+        channel.dataReceived(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        piece = b"%x\r\n%s\r\n" % (64 * 1024, b"x" * 64 * 1024)
+        for _ in range(DEFAULT_MAX_BODY // (64 * 1024)):
+            channel.dataReceived(piece)
+        self.assertEqual(transport.value(), b"")
+        channel.dataReceived(b"1\r\nx\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "))
+        self.assertTrue(transport.disconnecting)
 
     def test_huge_headers_refused(self) -> None:
         """Too many header bytes get 400; one overlong line gets 431; both close."""

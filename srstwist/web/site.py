@@ -14,9 +14,8 @@ connection, and here gets a 431 first.  Two gaps remain, closed here:
   one body limit, given to :func:`make_site` (:data:`DEFAULT_MAX_BODY`
   for the HTTP server, the API's own for the API).  A ``Content-Length``
   over it gets a 413 and the connection closes before the body is read;
-  a body without a declared length is kept up to the limit, the rest
-  dropped and the request flagged :attr:`BoundedRequest.body_too_large`
-  for the resource to answer.
+  a chunked body gets the same 413 and close the moment it passes the
+  limit, whatever the method, and the rest is not read (issue 15).
 
 Neither limit applies while a response streams (a live stream is one long
 response to a request that arrived in time).
@@ -78,28 +77,32 @@ class BoundedSite(Site):
 
 class BoundedRequest(Request):
     """
-    A ``Request`` that keeps at most its site's ``max_body`` bytes of a
-    body whose length was not declared, and drops and flags the rest, so
-    such an upload costs no memory.  (A declared length over the limit
-    never reaches a request: the channel refuses it.)
+    A ``Request`` that takes at most its site's ``max_body`` bytes of a
+    chunked body: the byte past it has the channel answer 413 and close
+    (:meth:`HardenedChannel.refuse_body`), and nothing more is kept.  (A
+    declared length over the limit never reaches a request: the channel
+    refuses it from the headers.)
     """
 
-    #: Set when body bytes past the limit were dropped.
+    #: Set when the body passed the limit (and the channel refused it).
     body_too_large = False
     _body_seen = 0
 
     def handleContentChunk(self, data: bytes) -> None:
+        if self.body_too_large:
+            return
         self._body_seen += len(data)
         if self._body_seen > self.channel.site.max_body:
             self.body_too_large = True
+            self.channel.refuse_body(self._body_seen)
             return
         super().handleContentChunk(data)
 
 
 class HardenedChannel(HTTPChannel):
     """
-    An HTTP channel with a whole-request deadline that refuses a declared
-    body over its site's ``max_body``.
+    An HTTP channel with a whole-request deadline that refuses a body over
+    its site's ``max_body``, declared or chunked.
     """
 
     log = Logger()
@@ -107,8 +110,12 @@ class HardenedChannel(HTTPChannel):
     request_deadline = REQUEST_DEADLINE
     site: BoundedSite
     _deadline: IDelayedCall | None = None
+    #: Set once a body was refused: what still arrives is dropped unparsed.
+    _refused = False
 
     def dataReceived(self, data: bytes) -> None:
+        if self._refused:
+            return
         # The first byte of a request starts its clock.
         if self._deadline is None and not self._handlingRequest:
             self._deadline = self.callLater(self.request_deadline, self._too_slow)
@@ -131,17 +138,44 @@ class HardenedChannel(HTTPChannel):
             return
         super().allHeadersReceived()
 
+    def refuse_body(self, size: int) -> None:
+        """
+        A chunked body passed the limit after ``size`` bytes: answer 413,
+        close, and read nothing more (the request never completes, so its
+        resource is never asked).
+        """
+        if self._refused:
+            return
+        self.log.warn(
+            "chunked request body refused past {size} bytes (limit {limit})",
+            size=size,
+            limit=self.site.max_body,
+            cid=getattr(self, "cid", 0),
+        )
+        self._disarm()
+        self._refuse(_TOO_LARGE)
+        self.setTimeout(None)
+
+    def rawDataReceived(self, data: bytes) -> None:
+        # The chunk decoder goes on with the rest of a buffer after a
+        # refusal; it stops here.
+        if not self._refused:
+            super().rawDataReceived(data)
+
     def lineLengthExceeded(self, line: bytes) -> None:
         # Twisted drops the connection without a word; say why first.
         self._disarm()
         self._refuse(_HEADER_TOO_LARGE)
 
     def _refuse(self, response: bytes) -> None:
+        self._refused = True
         transport: Any = self.transport
         transport.write(response)
         transport.loseConnection()
 
     def allContentReceived(self) -> None:
+        if self._refused:
+            return
         self._disarm()
         super().allContentReceived()
 
