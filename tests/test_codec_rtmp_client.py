@@ -33,7 +33,7 @@ from srstwist.codec.rtmp_events import (
     Connect,
     CreateStream,
     DeleteStream,
-    Error,
+    CallError,
     Event,
     FCPublish,
     FCUnpublish,
@@ -217,7 +217,7 @@ class HandshakeConnectTests(SynchronousTestCase):
             chunk_stream_id=3,
         )
         [error] = pair.pump()[0]
-        assert isinstance(error, Error)
+        assert isinstance(error, CallError)
         self.assertEqual(
             (error.command, error.args), ("connect", ({"code": "NetConnection.Connect.Rejected"},))
         )

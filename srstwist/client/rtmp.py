@@ -62,7 +62,7 @@ from srstwist.codec.handshake import RandomBytes
 from srstwist.codec.rtmp_client import ClientSession, ClientState
 from srstwist.codec.rtmp_events import (
     Call,
-    Error,
+    CallError,
     Event,
     HandshakeCompleted,
     Media,
@@ -183,7 +183,7 @@ class RtmpClientProtocol(Protocol):
         self._close_timeout = close_timeout
         self._handshaken = False
         self._pending_connect: Callable[[], None] | None = None
-        self._replies: dict[float, Callable[[Result | Error], None]] = {}
+        self._replies: dict[float, Callable[[Result | CallError], None]] = {}
         self._waiters: dict[str, _Waiter] = {}
         self._writable = True
         self._writable_waiters: list[defer.Deferred[None]] = []
@@ -526,11 +526,11 @@ class RtmpClientProtocol(Protocol):
             send, self._pending_connect = self._pending_connect, None
             if send is not None:
                 self._run(send, "connect")
-        elif isinstance(event, Result | Error):
+        elif isinstance(event, Result | CallError):
             handler = self._replies.pop(event.transaction_id, None)
             if handler is not None:
                 handler(event)
-            elif isinstance(event, Error):
+            elif isinstance(event, CallError):
                 self.log.warn(
                     "server refused {command}: {info}",
                     command=event.command,
@@ -576,15 +576,15 @@ class RtmpClientProtocol(Protocol):
         elif event.code == waiter.status:
             self._succeed("stream", None)
 
-    def _connected(self, reply: Result | Error) -> None:
-        if isinstance(reply, Error):
+    def _connected(self, reply: Result | CallError) -> None:
+        if isinstance(reply, CallError):
             self._fail("connect", f"refused: {_describe(reply)}")
             return
         self.server_info = reply
         self._succeed("connect", reply)
 
-    def _stream_created(self, reply: Result | Error, start: Callable[[], None]) -> None:
-        if isinstance(reply, Error):
+    def _stream_created(self, reply: Result | CallError, start: Callable[[], None]) -> None:
+        if isinstance(reply, CallError):
             self._fail("stream", f"createStream refused: {_describe(reply)}")
             return
         if "stream" in self._waiters:
@@ -694,7 +694,7 @@ class RtmpClientProtocol(Protocol):
             self.transport.abortConnection()  # type: ignore[attr-defined]
 
 
-def _describe(reply: Result | Error) -> str:
+def _describe(reply: Result | CallError) -> str:
     """The code and description of a ``_result``/``_error``'s info Object."""
     for value in (*reply.args, reply.command_object):
         if isinstance(value, Amf0Object):

@@ -8,7 +8,7 @@ and what srs-librtmp's tools do (``SrsRtmpClient`` in ``srs_rtmp_stack.cpp``,
 :class:`ClientSession` queues C0C1 when it is built; feed it the server's
 bytes with ``receive_data`` and send what ``data_to_send`` returns.  After
 :class:`HandshakeCompleted`, call :meth:`ClientSession.connect`; the
-server's answers come back as :class:`Result`/:class:`Error` (matched to
+server's answers come back as :class:`Result`/:class:`CallError` (matched to
 our commands by transaction id), :class:`OnStatus` and :class:`Call`
 events, its media as :class:`Media`.  Acknowledgements and PingResponses
 are sent automatically, as by the server session.
@@ -58,7 +58,7 @@ from srstwist.codec.rtmp_commands import (
 )
 from srstwist.codec.rtmp_events import (
     Call,
-    Error,
+    CallError,
     Event,
     MediaKind,
     OnStatus,
@@ -415,7 +415,7 @@ class ClientSession(_Session):
             if request is None:
                 raise RtmpError(f"{command.name} for unknown transaction {tid}")
             if command.name == "_error":
-                events.append(Error(tid, request, command_object, args))
+                events.append(CallError(tid, request, command_object, args))
                 return
             if request == "connect" and self._state is ClientState.CONNECTING:
                 self._state = ClientState.CONNECTED

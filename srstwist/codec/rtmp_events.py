@@ -17,7 +17,7 @@ Server role.  The server session reports a command only where SRS 2.0 acts on
 it (``srs_rtmp_stack.cpp``, ``srs_app_rtmp_conn.cpp``) and says which reply it
 owes in the event's docstring; commands SRS ignores in the current state come
 back as :class:`Ignored`.  Client role.  Replies to our own commands come back
-as :class:`Result` or :class:`Error`, status messages as :class:`OnStatus`,
+as :class:`Result` or :class:`CallError`, status messages as :class:`OnStatus`,
 anything else the server calls as :class:`Call`.
 """
 
@@ -37,7 +37,7 @@ __all__ = [
     "Connect",
     "CreateStream",
     "DeleteStream",
-    "Error",
+    "CallError",
     "Event",
     "FCPublish",
     "FCUnpublish",
@@ -438,7 +438,7 @@ class Result:
 
 
 @dataclass(frozen=True, slots=True)
-class Error:
+class CallError:
     """
     ``_error`` answering one of our commands; fields as :class:`Result`.
     """
@@ -489,7 +489,7 @@ Event: TypeAlias = (
     | DeleteStream
     | GetStreamLength
     | Result
-    | Error
+    | CallError
     | OnStatus
 )
 """Every event a session can return."""

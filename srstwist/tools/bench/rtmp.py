@@ -37,7 +37,7 @@ from srstwist.codec.flv import FlvError, FlvTagDecoder
 from srstwist.codec.handshake import HandshakeError
 from srstwist.codec.rtmp_client import ClientSession
 from srstwist.codec.rtmp_events import (
-    Error,
+    CallError,
     HandshakeCompleted,
     Media,
     MediaKind,
@@ -117,7 +117,7 @@ class _RtmpClient(BenchClient):
                 self.enter("connect")
             elif kind is Result:
                 self.on_result(event)
-            elif kind is Error:
+            elif kind is CallError:
                 if event.command in ("releaseStream", "FCPublish"):
                     continue  # some servers refuse these; SRS answers _result
                 self._fail("rejected", f"{event.command}: _error {event.args!r}"[:300])
