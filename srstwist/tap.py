@@ -22,7 +22,8 @@ from typing import Any
 
 from twisted.python import usage
 
-from srstwist.config.model import ServerConfig, load_config
+from srstwist.config.loader import load_config
+from srstwist.config.model import ServerConfig
 from srstwist.config.parser import ConfigError
 from srstwist.config.support import unsupported_directives
 

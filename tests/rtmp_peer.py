@@ -22,7 +22,7 @@ from srstwist.codec.rtmp_events import (
     OnStatus,
     Result,
 )
-from srstwist.config.model import load_config_text
+from srstwist.config.loader import load_config_text
 from srstwist.protocols.rtmp import RtmpServerFactory, RtmpServerProtocol
 from srstwist.config.holder import ConfigHolder
 from srstwist.services.controller import StreamController

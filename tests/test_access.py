@@ -22,7 +22,8 @@ from srstwist.stream.admission import (
     check_vhost,
     refer_domain,
 )
-from srstwist.config.model import AccessRule, SecurityConfig, VhostConfig, load_config_text
+from srstwist.config.loader import load_config_text
+from srstwist.config.model import AccessRule, SecurityConfig, VhostConfig
 
 _IP = "10.0.0.7"
 _OTHER_IP = "10.0.0.8"

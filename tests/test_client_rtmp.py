@@ -49,7 +49,7 @@ from srstwist.codec.rtmp_events import (
     Publish,
     ReleaseStream,
 )
-from srstwist.config.model import load_config
+from srstwist.config.loader import load_config
 from srstwist.media.message import SharedMessage
 from srstwist.services.server import buildService
 from srstwist.tracelog import SrsLogObserver

@@ -18,6 +18,7 @@ from twisted.internet.protocol import Factory
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SynchronousTestCase
 
+from srstwist.config.loader import load_config, load_config_text
 from srstwist.config.model import (
     DEFAULT_VHOST,
     AccessRule,
@@ -42,8 +43,6 @@ from srstwist.config.model import (
     StreamCasterConfig,
     TranscodeConfig,
     VhostConfig,
-    load_config,
-    load_config_text,
 )
 from srstwist.config.parser import ConfigError
 from srstwist.config.schema import Endpoint, _directive_fields

@@ -7,7 +7,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from srstwist.config.model import load_config_text
+from srstwist.config.loader import load_config_text
 from srstwist.interfaces import IStreamConsumer
 from srstwist.media.fast_cache import AudioFastCache, FastCaches
 from srstwist.media.message import SharedMessage

@@ -8,7 +8,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from srstwist.codec.amf0 import decode_all, encode_values
-from srstwist.config.model import load_config_text
+from srstwist.config.loader import load_config_text
 from srstwist.interfaces import IStreamConsumer, IStreamPublisher
 from srstwist.media.message import SharedMessage
 from srstwist.media.source import Source, SourceBusy, SourceError

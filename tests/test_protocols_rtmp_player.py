@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from srstwist.codec.chunk import ChunkDecoder
-from srstwist.config.model import load_config_text
+from srstwist.config.loader import load_config_text
 from srstwist.interfaces import IStreamConsumer
 from srstwist.media.message import SharedMessage
 from srstwist.stream.socket_send import DirectSend

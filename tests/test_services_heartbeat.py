@@ -16,7 +16,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from srstwist.config.model import ServerConfig, load_config_text
+from srstwist.config.loader import load_config_text
+from srstwist.config.model import ServerConfig
 from srstwist.services.hooks import HookClient
 from srstwist.services.heartbeat import HeartbeatService, beat_period, heartbeat_payload
 from srstwist.services.sysinfo import SystemSampler

@@ -11,7 +11,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from srstwist.config.model import load_config_text
+from srstwist.config.loader import load_config_text
 from srstwist.config.holder import ConfigHolder
 from srstwist.interfaces import IStreamConsumer, IStreamPublisher, Replay
 from srstwist.media.message import SharedMessage

@@ -15,7 +15,7 @@ from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from srstwist.config.model import load_config
+from srstwist.config.loader import load_config
 from srstwist.services.server import CHILD_STOP_TIMEOUT, SrsService, buildService
 from srstwist.tracelog import SrsLogObserver
 from tests.reactors import ListeningReactor
@@ -151,7 +151,7 @@ class StopTests(SynchronousTestCase):
 
 
 def load_config_text() -> Any:
-    from srstwist.config.model import load_config_text as load
+    from srstwist.config.loader import load_config_text as load
 
     return load("listen 1935;\n", "mem.conf")
 
@@ -223,7 +223,7 @@ class OpenFileLimitTests(SynchronousTestCase):
         self.set: list[tuple[int, int]] = []
 
     def check(self, maximum: int, soft: int, hard: int) -> int:
-        from srstwist.config.model import load_config_text as load
+        from srstwist.config.loader import load_config_text as load
         from srstwist.services.server import ensure_open_file_limit
 
         config = load(f"listen 1935;\nmax_connections {maximum};\n", "mem.conf")
@@ -259,7 +259,7 @@ class HlsNotifierTests(SynchronousTestCase):
         from types import SimpleNamespace
 
         from srstwist.config.holder import ConfigHolder
-        from srstwist.config.model import load_config_text
+        from srstwist.config.loader import load_config_text
         from srstwist.services.server import hls_notifier
 
         conf = load_config_text(

@@ -10,7 +10,7 @@ import json
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from srstwist.config.model import load_config_text
+from srstwist.config.loader import load_config_text
 from srstwist.codec.names import aac_object_name, avc_level_name, avc_profile_name
 from srstwist.stream.stats import (
     CLIENT_FMLE_PUBLISH,

@@ -19,7 +19,8 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from srstwist.config.model import ServerConfig, load_config_text
+from srstwist.config.loader import load_config_text
+from srstwist.config.model import ServerConfig
 from srstwist.config.support import is_built
 from srstwist.services.sysinfo import SystemSampler
 from srstwist.stream.stats import (

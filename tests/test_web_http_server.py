@@ -18,7 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 
 from srstwist.codec.flv import FlvTagDecoder, encode_tag, flv_header
-from srstwist.config.model import load_config_text
+from srstwist.config.loader import load_config_text
 from srstwist.interfaces import IStreamPublisher
 from srstwist.media.message import SharedMessage
 from srstwist.config.holder import ConfigHolder

@@ -10,7 +10,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from srstwist.config.model import load_config_text
+from srstwist.config.loader import load_config_text
 from srstwist.interfaces import IStreamConsumer
 from srstwist.media.message import SharedMessage
 from srstwist.media.remux import FlvLiveEncoder

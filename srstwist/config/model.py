@@ -8,20 +8,20 @@ Each section is a frozen dataclass; a field's default is SRS 2.0's default
 were written, so a reload can ask "did the ``hls`` block of this vhost change?"
 with ``old.hls != new.hls``.
 
-:func:`load_config` is the one entry point: it parses, builds and cross-checks a
-file and returns a :class:`ServerConfig`, or raises ``ConfigError`` naming the file,
-line and directive at fault.
+These are values only: importing this module does not import the parser
+(:mod:`srstwist.config.parser`), so every layer may hold and read a
+configuration.  Reading a file into a :class:`ServerConfig` is
+:mod:`srstwist.config.loader`'s job.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from srstwist.config.parser import Directive, parse, parse_file
 from srstwist.config.schema import (
     AccessRule,
     AccessRules,
-    BuildContext,
     Choice,
     Endpoint,
     Flag,
@@ -33,9 +33,11 @@ from srstwist.config.schema import (
     Section,
     Text,
     Words,
-    build_section,
     directive,
 )
+
+if TYPE_CHECKING:
+    from srstwist.config.parser import Directive
 
 __all__ = [
     "DEFAULT_VHOST",
@@ -62,8 +64,6 @@ __all__ = [
     "BandcheckConfig",
     "Endpoint",
     "AccessRule",
-    "load_config",
-    "load_config_text",
 ]
 
 #: The vhost used when a client asks for one that is not configured (``SrsConfig::get_vhost``).
@@ -460,96 +460,3 @@ class ServerConfig:
     def chunk_size_of(self, vhost: VhostConfig) -> int:
         """The RTMP output chunk size for ``vhost``: its own, else the global one."""
         return vhost.chunk_size if vhost.chunk_size is not None else self.chunk_size
-
-
-def _cross_check(config: ServerConfig, root: Directive, context: BuildContext) -> None:
-    """
-    The checks that span directives (``SrsConfig::check_config``), each
-    reported at the line that breaks it.
-    """
-    if config.daemon and config.asprocess:
-        node = root.get("asprocess") or root
-        raise node.error("'asprocess on' cannot be combined with 'daemon on'")
-
-    seen_vhosts: dict[str, Directive] = {}
-    vhost_nodes = root.get_all("vhost")
-    for vhost, node in zip(config.vhosts, vhost_nodes, strict=True):
-        if not vhost.name:
-            raise node.error("'vhost' needs a name")
-        if vhost.name in seen_vhosts:
-            raise node.error(
-                f"duplicate vhost '{vhost.name}' (first at line "
-                f"{seen_vhosts[vhost.name].line})"
-            )
-        seen_vhosts[vhost.name] = node
-        ingest_nodes = node.get_all("ingest")
-        seen_ingests: dict[str, Directive] = {}
-        for ingest, ingest_node in zip(vhost.ingests, ingest_nodes, strict=True):
-            if ingest.name in seen_ingests:
-                raise ingest_node.error(
-                    f"duplicate ingest id '{ingest.name}' in vhost '{vhost.name}'"
-                )
-            seen_ingests[ingest.name] = ingest_node
-        hls = node.get("hls")
-        if hls is not None:
-            for legacy in ("hls_storage", "hls_mount"):
-                legacy_node = hls.get(legacy)
-                if legacy_node is not None:
-                    context.warn(
-                        legacy_node,
-                        f"'{legacy}' is ignored: in-memory HLS was removed in SRS 2",
-                    )
-
-    caster_nodes = root.get_all("stream_caster")
-    for caster, node in zip(config.stream_casters, caster_nodes, strict=True):
-        if not caster.enabled:
-            continue
-        if not caster.caster:
-            raise node.error("enabled stream_caster needs 'caster mpegts_over_udp|rtsp|flv'")
-        if caster.listen <= 0:
-            raise (node.get("listen") or node).error(
-                "enabled stream_caster needs a 'listen' port above 0"
-            )
-        if caster.caster == "rtsp" and caster.rtp_port_max <= caster.rtp_port_min:
-            raise node.error(
-                "rtsp stream_caster needs rtp_port_min below rtp_port_max"
-            )
-
-
-def _build(root: Directive, filename: str) -> ServerConfig:
-    context = BuildContext()
-    built = build_section(ServerConfig, root, context)
-    _cross_check(built, root, context)
-    return ServerConfig(
-        **{
-            f: getattr(built, f)
-            for f in built.__dataclass_fields__
-            if f not in ("filename", "warnings", "tree")
-        },
-        filename=filename,
-        warnings=tuple(context.warnings),
-        tree=root,
-    )
-
-
-def load_config_text(text: str | bytes, filename: str = "<string>") -> ServerConfig:
-    """
-    Parse and check config text.
-
-    :raises ConfigError: on a syntax error, an unknown directive, a bad value
-        or a failed cross-check.
-    """
-    return _build(parse(text, filename), filename)
-
-
-def load_config(path: str, display_name: str | None = None) -> ServerConfig:
-    """
-    Read, parse and check the config file at ``path``.
-
-    :param display_name: the file name used in messages and kept as
-        ``filename``; defaults to ``path``.  A reload re-reads an absolute path
-        but keeps reporting the name the user gave.
-    :raises ConfigError: as :func:`load_config_text`, or when the file cannot be read.
-    """
-    name = display_name or path
-    return _build(parse_file(path, name), name)

@@ -19,9 +19,10 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from srstwist.config.parser import ConfigError, Directive
+if TYPE_CHECKING:
+    from srstwist.config.parser import ConfigError, Directive
 
 __all__ = [
     "Kind",

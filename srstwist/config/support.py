@@ -16,7 +16,10 @@ here, in the same change.
 
 from __future__ import annotations
 
-from srstwist.config.parser import Directive
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from srstwist.config.parser import Directive
 
 __all__ = ["BUILT", "NEVER", "ALIASES", "is_built", "unsupported_directives"]
 

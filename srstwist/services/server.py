@@ -40,7 +40,8 @@ from twisted.logger import Logger
 from srstwist import SRS_COMPAT_VERSION, __version__
 from srstwist.codec.hooks import on_hls_payload
 from srstwist.config.holder import ConfigHolder
-from srstwist.config.model import ServerConfig, load_config
+from srstwist.config.loader import load_config
+from srstwist.config.model import ServerConfig
 from srstwist.config.parser import ConfigError
 from srstwist.config.support import unsupported_directives
 from srstwist.protocols.rtmp import RtmpServerFactory

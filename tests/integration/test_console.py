@@ -17,7 +17,7 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
-from srstwist.config.model import load_config_text
+from srstwist.config.loader import load_config_text
 from srstwist.stream.stats import CLIENT_FMLE_PUBLISH, CLIENT_PLAY, AudioInfo, Statistics, VideoInfo
 from srstwist.services.sysinfo import SystemSampler
 from srstwist.web.api import HttpApi
