@@ -1,7 +1,7 @@
 """
 In-memory RTMP peers for protocol tests: a scripted client on top of the
-sans-IO L{ClientSession}, linked to the real server protocol by
-L{twisted.test.iosim}, on a L{Clock}.
+sans-IO :class:`ClientSession`, linked to the real server protocol by
+:mod:`twisted.test.iosim`, on a :class:`Clock`.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ def captured_media() -> list[RawMessage]:
 
 class ScriptedClient(Protocol):
     """
-    Connects, then publishes or plays C{stream}, recording every event.
+    Connects, then publishes or plays ``stream``, recording every event.
 
-    @ivar events: everything the session reported, in order.
+    :ivar events: everything the session reported, in order.
     """
 
     def __init__(self, tc_url: str, stream: str, role: str, page_url: str = "") -> None:

@@ -1,6 +1,7 @@
 """
 Tests for :mod:`srstwist.stream.admission`: the vhost, ``security`` and ``refer``
-checks of reference ``config-api-hooks.md`` §6.
+checks of SRS 2.0 (``SrsRtmpConn::stream_service_cycle``, ``srs_app_security.cpp``,
+``srs_app_refer.cpp``).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class AccessDeniedTests(SynchronousTestCase):
 
 
 class SecurityTests(SynchronousTestCase):
-    """``check_security`` follows the table of §6.2."""
+    """``check_security`` follows SRS's ``SrsSecurity::check`` (SRS issue #211)."""
 
     def test_disabled_allows_everyone(self) -> None:
         """With ``enabled`` off, even a ``deny all`` lets everyone through."""
@@ -84,7 +85,7 @@ class SecurityTests(SynchronousTestCase):
     def test_table(self) -> None:
         """
         Every combination of (allow matches, deny matches) for each role and
-        both kinds of target (``all``, the exact IP) gives the §6.2 result,
+        both kinds of target (``all``, the exact IP) gives SRS's result,
         whatever order the rules are written in.
         """
         wrong = []
@@ -129,7 +130,7 @@ class SecurityTests(SynchronousTestCase):
         self.assertEqual(_security_code(_security(("allow", "play", _IP)), "play"), 0)
 
     def test_reference_example(self) -> None:
-        """§6.2's example: only local encoders publish; everyone plays."""
+        """A typical setup: only local encoders publish; everyone plays."""
         security = _security(("allow", "publish", "127.0.0.1"), ("allow", "play", "all"))
         self.assertEqual(_security_code(security, "publish", "127.0.0.1"), 0)
         self.assertEqual(_security_code(security, "publish", _IP), ERROR_SYSTEM_SECURITY)
@@ -161,7 +162,7 @@ class SecurityTests(SynchronousTestCase):
 
 
 class ReferDomainTests(SynchronousTestCase):
-    """``refer_domain`` extracts the host as §6.3 describes, plus URL hygiene."""
+    """``refer_domain`` extracts the host as SRS's ``check_single_refer`` does, plus URL hygiene."""
 
     def test_reference_steps(self) -> None:
         """Drop up to ``://``, cut at the first ``/``, then at ``:``."""
@@ -188,7 +189,7 @@ class ReferDomainTests(SynchronousTestCase):
 
 
 class ReferTests(SynchronousTestCase):
-    """``check_refer``: absent, present, and label-boundary suffix matching (§6.3)."""
+    """``check_refer``: absent, present, and label-boundary suffix matching (SRS's ``SrsRefer``)."""
 
     def test_absent_allows_everyone(self) -> None:
         """``None`` (no directive) allows any pageUrl, including an empty one."""
@@ -273,7 +274,7 @@ class ReferTests(SynchronousTestCase):
 
 
 class VhostAndStreamTests(SynchronousTestCase):
-    """``check_vhost`` (2014) and ``check_stream_name`` (2050), §6.1."""
+    """``check_vhost`` (2014) and ``check_stream_name`` (2050), as in ``stream_service_cycle``."""
 
     def test_vhost(self) -> None:
         """A missing or disabled vhost is refused with 2014; an enabled one passes."""

@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.protocols.rtmp}: publish and play through the real
+Tests for :mod:`srstwist.protocols.rtmp`: publish and play through the real
 server protocol, in memory, with real media from an ffmpeg capture.
 """
 
@@ -202,7 +202,7 @@ class BadInputTests(SynchronousTestCase):
         self.assertGreater(len(self.player.media()), before)
 
     def raw(self, data: bytes) -> ScriptedClient:
-        """A client that completes the handshake, then sends C{data}."""
+        """A client that completes the handshake, then sends ``data``."""
         client = ScriptedClient(_URL, "x", "play")
 
         def react(event: object) -> None:
@@ -259,6 +259,61 @@ class BadInputTests(SynchronousTestCase):
 
 class TimeoutTests(SynchronousTestCase):
     """Publishers that go quiet are closed; players are not."""
+
+    def test_trickling_client_is_closed(self) -> None:
+        """
+        A client that trickles one byte every 20 s (within the idle timeout)
+        is still closed once it has not started to publish or play within
+        the identification deadline.
+        """
+        from twisted.internet.protocol import Protocol
+
+        from srstwist.protocols.rtmp import IDENTIFY_DEADLINE
+
+        harness = Harness()
+        trickler = Protocol()
+        server, pump = harness.connect(trickler)
+        lost: list[bool] = []
+        original = server.connectionLost
+        server.connectionLost = lambda reason=None: (lost.append(True), original(reason))  # type: ignore[method-assign]
+        elapsed = 0.0
+        while elapsed < IDENTIFY_DEADLINE * 3 and not lost:
+            trickler.transport.write(b"\x03")  # type: ignore[union-attr]
+            harness.flush()
+            harness.clock.advance(20)
+            harness.flush()
+            elapsed += 20
+        self.assertTrue(lost)
+        self.assertLessEqual(elapsed, IDENTIFY_DEADLINE + 20)
+
+    def test_deadline_waits_for_a_pending_hook(self) -> None:
+        """A client waiting on a slow on_connect hook is not cut by the deadline."""
+        from twisted.internet import defer
+
+        from srstwist.protocols.rtmp import IDENTIFY_DEADLINE
+
+        harness = Harness(
+            "listen 1935;\nvhost __defaultVhost__ { http_hooks { enabled on; "
+            "on_connect http://hooks/c; } }\n"
+        )
+        pending: defer.Deferred[None] = defer.Deferred()
+
+        class SlowHooks:
+            def admit(self, *args: object) -> defer.Deferred[None]:
+                return pending
+
+            def notify(self, *args: object) -> defer.Deferred[None]:
+                return defer.succeed(None)
+
+        harness.controller.hooks = SlowHooks()  # type: ignore[assignment]
+        player = ScriptedClient(_URL, "s", "play")
+        harness.connect(player)
+        harness.clock.advance(IDENTIFY_DEADLINE + 5)
+        harness.flush()
+        self.assertFalse(player.lost)
+        pending.callback(None)
+        harness.flush()
+        self.assertIn("NetStream.Play.Start", player.statuses())
 
     def test_first_packet_timeout(self) -> None:
         """A publisher that sends nothing after publish is closed after publish_1stpkt_timeout."""

@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.stream.rtmp_batch}: players in step with their
+Tests for :mod:`srstwist.stream.rtmp_batch`: players in step with their
 source get one shared batch per tick, and receive exactly what they would
 have received on their own queues.
 """

@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.services.listeners}: tracked connections, the connection
+Tests for :mod:`srstwist.services.listeners`: tracked connections, the connection
 cap and reload by difference.
 """
 
@@ -122,11 +122,11 @@ class ListenerGroupTests(SynchronousTestCase):
         self.successResultOf(d)
 
     def test_reload_removed_port_closes_its_connections(self) -> None:
-        """A port removed by reload stops listening and closes its clients."""
+        """A port removed by reload stops listening and closes its clients at once."""
         group = self.group(1935, 1936)
         protocol, transport = self.connect(group, 1936)
         d = group.reconfigure(_Config(1935))
-        self.assertTrue(transport.disconnecting)
+        self.assertTrue(transport.aborted)
         self.assertNotIn(("127.0.0.1", 1936), self.reactor.listening)
         self.assertNoResult(d)
         # The socket finishes closing: the reload completes, the slot is free.
@@ -136,10 +136,11 @@ class ListenerGroupTests(SynchronousTestCase):
         self.assertEqual(self.limit.count, 0)
 
     def test_close_aborts_after_grace(self) -> None:
-        """Connections that do not close within the grace period are aborted."""
+        """At shutdown, connections that do not close within the grace period are aborted."""
         group = self.group(1935)
+        group.startService()
         _, transport = self.connect(group, 1935)
-        d = group.reconfigure(_Config(1936))
+        d = group.stopService()
         self.assertFalse(transport.aborted)
         self.reactor.advance(CLOSE_GRACE_SECONDS)
         self.assertTrue(transport.aborted)
@@ -180,7 +181,7 @@ class ListenerGroupTests(SynchronousTestCase):
 
 
 class ConnectionLimitTests(SynchronousTestCase):
-    """max_connections caps all listeners together (reference §6.4)."""
+    """max_connections caps all listeners together (SRS's ``SrsServer::accept_client``)."""
 
     def setUp(self) -> None:
         self.reactor = ListeningReactor()

@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.services.pidfile}.
+Tests for :mod:`srstwist.services.pidfile`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.services.server}: the service tree, ordered bounded
+Tests for :mod:`srstwist.services.server`: the service tree, ordered bounded
 shutdown, and reload.
 """
 

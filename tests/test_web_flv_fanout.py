@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.stream.flv_batch}: HTTP-FLV players share one encoding
+Tests for :mod:`srstwist.stream.flv_batch`: HTTP-FLV players share one encoding
 per tick and timeline offset, and get exactly what they would get alone.
 """
 

@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.web.http_server} and L{srstwist.web.static}: requests
+Tests for :mod:`srstwist.web.http_server` and :mod:`srstwist.web.static`: requests
 through the real HTTP channel on an in-memory transport.
 """
 

@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.stream.http_player}: an HTTP live player's queue, back-pressure
+Tests for :mod:`srstwist.stream.http_player`: an HTTP live player's queue, back-pressure
 and end of stream.
 """
 

@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.web.mounts}: which live stream or file a request names.
+Tests for :mod:`srstwist.web.mounts`: which live stream or file a request names.
 """
 
 from __future__ import annotations

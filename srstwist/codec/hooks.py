@@ -48,7 +48,8 @@ __all__ = [
     "STOP_ON_FAILURE",
 ]
 
-#: SRS error codes a failed hook is logged with (§4.2, §7).
+#: SRS error codes a failed hook is logged with (``SrsHttpHooks::do_post`` in
+#: ``srs_app_http_hooks.cpp`` and the HTTP client beneath it).
 ERROR_SOCKET_TIMEOUT = 1011
 ERROR_ST_CONNECT = 1018
 ERROR_HTTP_DATA_INVALID = 3008
@@ -66,8 +67,9 @@ MAX_RESPONSE_BYTES = 64 * 1024
 #: SRS's User-Agent, which hook servers may look for, then ours.
 USER_AGENT = f"SRS(Simple RTMP Server){SRS_COMPAT_VERSION} srstwist/{__version__}"
 
-# Events whose first failing URL stops the rest (§4.1); the other
-# notifications call every URL whatever happens.
+# Events whose first failing URL stops the rest (the loop of SRS's
+# ``SrsDvrAsyncCallOnHls::call`` and its siblings); the other notifications
+# call every URL whatever happens.
 STOP_ON_FAILURE = frozenset({"on_dvr", "on_hls", "on_hls_notify"})
 
 
@@ -94,8 +96,8 @@ class HookRejected(Exception):
 
 def judge_hook_response(status: int, body: bytes) -> int:
     """
-    SRS's judgement of a POST hook's answer (§4.2): 0 to accept, else the
-    error code of the rejection.
+    SRS's judgement of a POST hook's answer (``SrsHttpHooks::do_post``): 0 to
+    accept, else the error code of the rejection.
 
     Accepted are status 200 with the body exactly ``0``, or with a JSON
     object whose ``code`` is the integer 0 (other members ignored).
@@ -123,11 +125,11 @@ def hook_verdict(status: int, body: bytes) -> bool:
 
 
 def encode_payload(payload: Mapping[str, Any]) -> bytes:
-    """A hook body: compact JSON, keys in the order given (§4.1)."""
+    """A hook body: compact JSON, keys in the order given (as ``SrsHttpHooks`` writes it)."""
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-# -- payloads (§4.3; keys in SRS's emission order) ---------------------------
+# -- payloads (``SrsHttpHooks::on_*``; keys in SRS's emission order) ---------
 
 
 def on_connect_payload(
@@ -162,9 +164,9 @@ def on_close_payload(
 
 def hook_param(param: str) -> str:
     """
-    The ``param`` field: a query string with its leading ``?`` (§4.3), or
-    ``""``.  HTTP players hand over the raw query of their URL, which has
-    no ``?``; RTMP's already has one.
+    The ``param`` field: a query string with its leading ``?`` (as SRS's
+    hooks send it), or ``""``.  HTTP players hand over the raw query of
+    their URL, which has no ``?``; RTMP's already has one.
     """
     return param if not param or param.startswith("?") else "?" + param
 
@@ -259,9 +261,9 @@ def on_hls_payload(
 
 def hls_notify_url(template: str, app: str, stream: str, ts_url: str, param: str) -> str:
     """
-    The URL ``on_hls_notify`` fetches (§4.4): the configured one, or the
-    segment URI itself when that is absolute, with ``[app]``, ``[stream]``,
-    ``[ts_url]`` and ``[param]`` replaced.
+    The URL ``on_hls_notify`` fetches (``SrsHttpHooks::on_hls_notify``): the
+    configured one, or the segment URI itself when that is absolute, with
+    ``[app]``, ``[stream]``, ``[ts_url]`` and ``[param]`` replaced.
     """
     url = ts_url if ts_url.startswith(("http://", "https://")) else template
     for name, value in (("[app]", app), ("[stream]", stream), ("[ts_url]", ts_url),

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IAddress
+from twisted.internet.interfaces import IAddress, IDelayedCall
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
@@ -74,10 +74,14 @@ from srstwist.stream.stats import (
     CLIENT_PLAY,
 )
 
-__all__ = ["RtmpServerProtocol", "RtmpServerFactory", "IDLE_TIMEOUT"]
+__all__ = ["RtmpServerProtocol", "RtmpServerFactory", "IDLE_TIMEOUT", "IDENTIFY_DEADLINE"]
 
 #: Seconds of silence allowed before a client is publishing or playing (SRS: 30).
 IDLE_TIMEOUT = 30.0
+#: Seconds a client has, from connecting (or from its last unpublish or
+#: closeStream), to start publishing or playing, however it trickles bytes.
+#: Time spent waiting for an admission hook is not counted.
+IDENTIFY_DEADLINE = 30.0
 
 _CLIENT_TYPES = {
     "fmle": CLIENT_FMLE_PUBLISH,
@@ -106,6 +110,7 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
         self._events: deque[Any] = deque()
         self._waiting = False
         self._closing = False
+        self._deadline: IDelayedCall | None = None
 
     @property
     def publishing(self) -> bool:
@@ -119,6 +124,7 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
         self.client = self.factory.controller.client(self.cid, ip)
         self.session = ServerSession(os.urandom, int(self.factory.clock.seconds()))
         self.setTimeout(IDLE_TIMEOUT)
+        self._arm_deadline()
         self.log.info("RTMP client ip={ip}", ip=ip)
 
     def callLater(self, seconds: float, f: Callable[..., Any], *args: Any) -> Any:
@@ -126,7 +132,32 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
         return self.factory.clock.callLater(seconds, f, *args)
 
     def timeoutConnection(self) -> None:
+        if self._waiting:
+            # Silent because it waits for us (an admission hook, which has
+            # its own timeout): not idle.
+            self.resetTimeout()
+            return
         self._fail("client idle during handshake, connect or identification; closing")
+
+    def _arm_deadline(self, seconds: float = IDENTIFY_DEADLINE) -> None:
+        """(Re)start the time allowed to reach publish or play."""
+        self._cancel_deadline()
+        self._deadline = self.factory.clock.callLater(seconds, self._deadline_passed)
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
+
+    def _deadline_passed(self) -> None:
+        self._deadline = None
+        if self._waiting:
+            # An admission hook is being asked: its time is not the client's.
+            self._arm_deadline(1.0)
+            return
+        self._fail(
+            f"client did not publish or play within {IDENTIFY_DEADLINE:g}s; closing"
+        )
 
     def dataReceived(self, data: bytes) -> None:
         if self._closing or self.session is None:
@@ -146,6 +177,7 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)
+        self._cancel_deadline()
         self._closing = True
         self._leave()
         if self.session is not None:
@@ -159,18 +191,31 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
             )
 
     def close(self, reason: str) -> None:
-        """IStreamPublisher: drop this connection."""
+        """IStreamPublisher: drop this connection (a kick, a timeout, a shutdown)."""
         self._fail(reason, level="info")
 
-    def _fail(self, reason: str, level: str = "warn") -> None:
-        """Log one line and close this connection only."""
+    def _fail(self, reason: str, level: str = "warn", graceful: bool = False) -> None:
+        """
+        Log one line and close this connection only.
+
+        A forced close drops whatever is still queued for the peer and
+        closes at once (``abortConnection``): a peer that stopped reading
+        would otherwise hold the connection, its descriptor and its
+        ``max_connections`` slot for as long as it likes.  Only a close the
+        client asked for (``graceful``: its play duration is over) lets the
+        last bytes go out first.
+        """
         if self._closing:
             return
         self._closing = True
         getattr(self.log, level)("closing: {reason}", reason=reason)
         self._leave()
-        if self.transport is not None:
+        if self.transport is None:
+            return
+        if graceful:
             self.transport.loseConnection()
+        else:
+            self.transport.abortConnection()
 
     def _leave(self) -> None:
         """Stop publishing or playing."""
@@ -181,6 +226,9 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
             playback, self.playback = self.playback, None
             assert self.player is not None
             self.player.stop()
+            # A registered push producer keeps loseConnection waiting for it.
+            if self.transport is not None:
+                self.transport.unregisterProducer()
             playback.end("player left")
 
     def _flush(self) -> None:
@@ -307,6 +355,7 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
         self.session.start_publish(event)
         # The controller's lease watches the publisher's pace from now on.
         self.setTimeout(None)
+        self._cancel_deadline()
         self.log.info(
             "publish {url}, type={kind}",
             url=self.publication.source.url,
@@ -335,6 +384,7 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
         if self.publication is not None:
             self._leave()
             self.setTimeout(IDLE_TIMEOUT)
+            self._arm_deadline()
 
     def _on_Play(self, event: Play) -> defer.Deferred[None]:
         request = self._for_stream(event.stream_name, CLIENT_PLAY)
@@ -348,6 +398,7 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
         vhost = admission.vhost
         self.session.start_play(event)
         self.setTimeout(None)
+        self._cancel_deadline()
         if vhost.tcp_nodelay:
             set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
             if set_nodelay is not None:
@@ -362,7 +413,7 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
             session.data_to_send,
             self.factory.clock,
             duration_ms=event.duration,
-            on_complete=lambda: self._fail("play duration reached", level="info"),
+            on_complete=lambda: self._fail("play duration reached", level="info", graceful=True),
             socket_transport=self.transport,
         )
         self.player = player
@@ -382,10 +433,9 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
 
     def _on_CloseStream(self, event: CloseStream) -> None:
         if self.player is not None:
-            assert self.transport is not None
-            self.transport.unregisterProducer()
             self._leave()
             self.player = None
+            self._arm_deadline()
         self.setTimeout(IDLE_TIMEOUT)
 
     def _on_Call(self, event: Call) -> None:
@@ -405,8 +455,8 @@ class RtmpServerProtocol(Protocol, TimeoutMixin):
 
 class RtmpServerFactory(Factory):
     """
-    Makes :class:`RtmpServerProtocol`\ s sharing the stream controller, the
-    config and a clock.
+    Makes :class:`RtmpServerProtocol` instances sharing the stream controller,
+    the config and a clock.
     """
 
     noisy = False

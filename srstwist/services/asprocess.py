@@ -2,8 +2,8 @@
 """
 ``asprocess on``: quit when the process that started us goes away.
 
-For servers run under a supervisor that is not an init system (reference
-``config-api-hooks.md`` §1.7): the parent pid is noted at start, and once a
+For servers run under a supervisor that is not an init system (SRS 2.0's
+``SrsServer::do_cycle`` in ``srs_app_server.cpp``): the parent pid is noted at start, and once a
 second it is compared with the current one; a change stops the server
 gracefully.  Starting with pid 1 as parent is refused, since nothing could
 ever be noticed.

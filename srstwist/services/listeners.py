@@ -2,14 +2,14 @@
 """
 Listening sockets as services, with the bookkeeping Twisted leaves to us.
 
-C{StreamServerEndpointService} stops listening but leaves accepted
+``StreamServerEndpointService`` stops listening but leaves accepted
 connections open.  SRS closes a port's clients when a reload removes the
-port, and everyone's at shutdown, so each L{ListenerService} wraps its
-factory in a L{TrackingFactory} that knows its live connections, gives each
+port, and everyone's at shutdown, so each :class:`ListenerService` wraps its
+factory in a :class:`TrackingFactory` that knows its live connections, gives each
 one a cid (the traceable-log id) and enforces the process-wide
-C{max_connections}.
+``max_connections``.
 
-L{ListenerGroup} owns every listener and applies a new configuration by
+:class:`ListenerGroup` owns every listener and applies a new configuration by
 difference: ports that stay keep their connections, removed ports close
 theirs, added ports bind.  A port that cannot be bound on reload is logged
 and skipped; the server keeps running.
@@ -47,7 +47,8 @@ CLOSE_GRACE_SECONDS = 2.0
 
 class ConnectionLimit:
     """
-    The process-wide connection count behind C{max_connections} (§6.4).
+    The process-wide connection count behind ``max_connections`` (SRS's
+    ``SrsServer::accept_client``).
 
     One instance is shared by every listener so the cap covers RTMP, API and
     HTTP connections together, as in SRS.
@@ -75,7 +76,7 @@ class _TrackedProtocol(ProtocolWrapper):
     """
 
     cid: int = 0
-    #: Fired when the connection is gone, while L{TrackingFactory.close_all} waits.
+    #: Fired when the connection is gone, while :meth:`TrackingFactory.close_all` waits.
     closed: defer.Deferred[None] | None = None
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
@@ -88,8 +89,8 @@ class TrackingFactory(WrappingFactory):
     """
     Wraps a protocol factory to track, number and cap its connections.
 
-    The wrapped protocol gets a C{cid} attribute (set before
-    C{connectionMade}) so its log lines and hooks carry the connection id.
+    The wrapped protocol gets a ``cid`` attribute (set before
+    ``connectionMade``) so its log lines and hooks carry the connection id.
     """
 
     protocol = _TrackedProtocol
@@ -140,9 +141,10 @@ class TrackingFactory(WrappingFactory):
 
     def close_all(self, clock: object, grace: float = CLOSE_GRACE_SECONDS) -> defer.Deferred[None]:
         """
-        Close every connection: flush politely, abort after C{grace} seconds.
+        Close every connection: flush politely, abort after ``grace``
+        seconds (at once when ``grace`` is 0).
 
-        @return: a Deferred that fires once every connection is gone.
+        :return: a Deferred that fires once every connection is gone.
         """
         open_now = self.connections
         if not open_now:
@@ -153,8 +155,11 @@ class TrackingFactory(WrappingFactory):
             wrapper.closed = done
             waiters.append(done)
             assert wrapper.transport is not None
-            wrapper.transport.loseConnection()
-        timer = clock.callLater(grace, self._abort_all, open_now)  # type: ignore[attr-defined]
+            if grace <= 0:
+                wrapper.transport.abortConnection()  # type: ignore[attr-defined]
+            else:
+                wrapper.transport.loseConnection()
+        timer = clock.callLater(max(grace, 0), self._abort_all, open_now)  # type: ignore[attr-defined]
         gathered = defer.DeferredList(waiters)
 
         def cancel_timer(result: object) -> None:
@@ -163,6 +168,28 @@ class TrackingFactory(WrappingFactory):
 
         gathered.addCallback(cancel_timer)
         return gathered  # type: ignore[return-value]
+
+    def force_close(self, cid: int, reason: str) -> bool:
+        """
+        Close the connection ``cid`` at once, dropping what is queued for it:
+        through the protocol's own ``close(reason)`` when it has one (an
+        RTMP client says why in the log, and aborts), else by aborting its
+        transport.  ``loseConnection`` would wait for a peer that stopped
+        reading (and for a registered producer) for ever.
+
+        :return: whether such a connection was found.
+        """
+        for wrapper in self.connections:
+            if wrapper.cid != cid:
+                continue
+            close = getattr(wrapper.wrappedProtocol, "close", None)
+            if callable(close):
+                close(reason)
+            elif wrapper.transport is not None:
+                self.log.info("closing: {reason}", reason=reason, cid=cid)
+                wrapper.transport.abortConnection()  # type: ignore[attr-defined]
+            return True
+        return False
 
     def _abort_all(self, wrappers: Iterable[ProtocolWrapper]) -> None:
         for wrapper in wrappers:
@@ -174,7 +201,7 @@ class ListenerService(StreamServerEndpointService):
     """
     Listens on one endpoint; on stop also closes the connections it accepted.
 
-    Binding errors raise from C{privilegedStartService} (TCP endpoints fail
+    Binding errors raise from ``privilegedStartService`` (TCP endpoints fail
     synchronously), so twistd refuses to start on a busy port, as SRS exits,
     and a reload can catch the error.
     """
@@ -196,9 +223,13 @@ class ListenerService(StreamServerEndpointService):
         self.label = label
         self._reactor = reactor
 
+    #: Seconds connections get to flush when the listener stops; a listener
+    #: a reload removes closes its connections at once (0).
+    grace = CLOSE_GRACE_SECONDS
+
     def stopService(self) -> defer.Deferred[None]:
         stopped = super().stopService()
-        closed = self.tracking.close_all(self._reactor)
+        closed = self.tracking.close_all(self._reactor, self.grace)
         return defer.gatherResults([stopped, closed], consumeErrors=True).addCallback(
             lambda _: None
         )
@@ -206,7 +237,7 @@ class ListenerService(StreamServerEndpointService):
 
 class ListenerSpec:
     """
-    What one listener should be: a kind (C{rtmp}, C{http_api}, ...), an
+    What one listener should be: a kind (``rtmp``, ``http_api``, ...), an
     address and a factory maker.  Two specs are the same listener when kind
     and address match.
     """
@@ -227,7 +258,7 @@ class ListenerGroup(service.MultiService):
     """
     Every listening socket of the server, reconfigured by difference.
 
-    @param specs_for: turns a configuration into the list of L{ListenerSpec}s
+    :param specs_for: turns a configuration into the list of :class:`ListenerSpec` objects
         it asks for.
     """
 
@@ -262,22 +293,14 @@ class ListenerGroup(service.MultiService):
 
     def kick(self, cid: int, reason: str = "kicked off") -> bool:
         """
-        Close the connection C{cid} on any listener (the API's DELETE):
-        through the protocol's own C{close(reason)} when it has one (an RTMP
-        client says why in the log), else by dropping its transport.
+        Close the connection ``cid`` on any listener at once (the API's
+        DELETE), see :meth:`TrackingFactory.force_close`.
 
-        @return: whether such a connection was found.
+        :return: whether such a connection was found.
         """
         for listener in self:
             assert isinstance(listener, ListenerService)
-            for wrapper in listener.tracking.connections:
-                if wrapper.cid != cid:
-                    continue
-                close = getattr(wrapper.wrappedProtocol, "close", None)
-                if callable(close):
-                    close(reason)
-                elif wrapper.transport is not None:
-                    wrapper.transport.loseConnection()
+            if listener.tracking.force_close(cid, reason):
                 return True
         return False
 
@@ -297,6 +320,7 @@ class ListenerGroup(service.MultiService):
         removed = [listener for key, listener in current.items() if key not in wanted]
         for listener in removed:
             self.log.info("close {kind} at {where} (removed by reload)", kind=listener.label, where=listener.description)
+            listener.grace = 0
             yield defer.maybeDeferred(self.removeService, listener)
         for key, spec in wanted.items():
             if key in current:

@@ -17,10 +17,10 @@ __all__ = ["LogService"]
 
 class LogService(service.Service):
     """
-    Configures the process's L{SrsLogObserver}.
+    Configures the process's :class:`SrsLogObserver`.
 
     Under twistd the observer is already twistd's own (installed through the
-    plugin's C{--logger}); anywhere else this service adds it to C{publisher}
+    plugin's ``--logger``); anywhere else this service adds it to ``publisher``
     while running, so the SRS format holds either way.
     """
 

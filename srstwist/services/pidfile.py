@@ -2,7 +2,7 @@
 """
 The ``pid`` directive: a locked pid file that keeps a second server away.
 
-As in SRS (reference ``config-api-hooks.md`` §1.8) the file is locked for
+As in SRS (``SrsServer::acquire_pid_file`` in ``srs_app_server.cpp``) the file is locked for
 the life of the process and holds the decimal pid without a newline.  SRS
 uses a POSIX record lock; we use ``flock``, whose lock belongs to the open
 file rather than the process, so a second acquisition conflicts even from

@@ -1,28 +1,32 @@
 # -*- test-case-name: tests.test_access -*-
 """
 Access control for RTMP clients: the vhost, ``security`` and ``refer``
-checks of reference ``config-api-hooks.md`` §6.
+checks SRS 2.0 makes in ``SrsRtmpConn::stream_service_cycle``
+(``srs_app_rtmp_conn.cpp``), ``SrsSecurity::check`` (``srs_app_security.cpp``)
+and ``SrsRefer::check`` (``srs_app_refer.cpp``).
 
 Pure functions: they read the configuration they are given and the facts
 about one client, and either return ``None`` (allowed) or raise
 :class:`AccessDenied` carrying SRS's error code, which the caller logs
-before closing the connection (§6.1: no RTMP error status is sent).
+before closing the connection (as SRS does, no RTMP error status is sent).
 
-The order of the checks is the caller's (§6.1): vhost (2014), ``refer``
-(2015), ``on_connect``, ``security`` (1052/1053), empty stream name (2050),
-then ``refer_play`` / ``refer_publish`` (2015).
+The order of the checks is the caller's (SRS's ``stream_service_cycle``):
+vhost (2014), ``refer`` (2015), ``on_connect``, ``security`` (1052/1053),
+empty stream name (2050), then ``refer_play`` / ``refer_publish`` (2015).
 
 Deviations from SRS 2.0, on purpose:
 
 * ``refer`` matches on domain-label boundaries: ``github.com`` allows
   ``github.com`` and ``www.github.com`` but not ``evilgithub.com``, which
-  SRS's plain suffix test lets through (§6.3).  That is what an operator
-  writing a domain expects (nginx ``valid_referers`` behaves so), and a
-  referrer check that any look-alike domain passes protects nothing.  An
-  argument with a leading dot (``.github.com``) matches subdomains only,
-  as SRS's suffix test also gives.
+  SRS's plain suffix test lets through (``SrsRefer::check_single_refer``).
+  That is what an operator writing a domain expects (nginx
+  ``valid_referers`` behaves so), and a referrer check that any look-alike
+  domain passes protects nothing.  An argument with a leading dot
+  (``.github.com``) matches subdomains only, as SRS's suffix test also
+  gives.
 * SRS tests only the first occurrence of the argument in the domain, so
-  ``a.com`` fails for ``a.com.a.com`` (**Bug** in §6.3); we test the end.
+  ``a.com`` fails for ``a.com.a.com`` (a bug in SRS's ``check_single_refer``);
+  we test the end.
 * The domain is taken from the pageUrl's authority with RFC 3986 care:
   user info, query, fragment, IPv6 brackets and a trailing root dot are
   removed and case is folded.  SRS keeps all of these in the compared text,
@@ -56,17 +60,17 @@ __all__ = [
     "refer_domain",
 ]
 
-#: Security is on and no ``allow`` rule matched (§6.2).
+#: Security is on and no ``allow`` rule matched (SRS's ``SrsSecurity::allow_check``).
 ERROR_SYSTEM_SECURITY = 1052
-#: A ``deny`` rule matched (§6.2).
+#: A ``deny`` rule matched (SRS's ``SrsSecurity::deny_check``).
 ERROR_SYSTEM_SECURITY_DENY = 1053
-#: The tcUrl lacks schema, vhost, port or app (§6.1 step 5).
+#: The tcUrl lacks schema, vhost, port or app (SRS's ``SrsRtmpConn::stream_service_cycle``).
 ERROR_RTMP_REQ_TCURL = 2006
-#: The vhost is unknown or disabled (§6.1 step 6).
+#: The vhost is unknown or disabled (SRS's ``SrsRtmpConn::check_vhost``).
 ERROR_RTMP_VHOST_NOT_FOUND = 2014
-#: A ``refer`` check failed (§6.3).
+#: A ``refer`` check failed (SRS's ``SrsRefer::check``).
 ERROR_RTMP_ACCESS_DENIED = 2015
-#: The stream name is empty (§6.1 step 11).
+#: The stream name is empty (SRS issue #834).
 ERROR_RTMP_STREAM_NAME_EMPTY = 2050
 
 _ROLES = ("play", "publish")
@@ -93,8 +97,8 @@ class AccessDenied(Exception):
 
 def check_vhost(vhost: VhostConfig | None, name: str) -> None:
     """
-    Refuse a client whose vhost is not configured or is disabled (§6.1
-    step 6).
+    Refuse a client whose vhost is not configured or is disabled (SRS's
+    ``SrsRtmpConn::check_vhost``).
 
     :param vhost: the configured vhost the request resolved to, default
         vhost fallback already applied, or ``None``.
@@ -109,7 +113,7 @@ def check_vhost(vhost: VhostConfig | None, name: str) -> None:
 
 def check_stream_name(stream: str) -> None:
     """
-    Refuse a play or publish of an empty stream name (§6.1 step 11).
+    Refuse a play or publish of an empty stream name (SRS issue #834).
 
     :raises AccessDenied: code 2050.
     """
@@ -119,7 +123,8 @@ def check_stream_name(stream: str) -> None:
 
 def check_security(security: SecurityConfig, role: str, ip: str) -> None:
     """
-    Apply a vhost's ``security`` rules to a player or publisher (§6.2).
+    Apply a vhost's ``security`` rules to a player or publisher (SRS's
+    ``SrsSecurity::check``).
 
     With ``enabled`` off everyone passes.  With it on, a matching ``deny``
     refuses whatever the ``allow`` rules say, and a client no ``allow``
@@ -150,7 +155,8 @@ def check_security(security: SecurityConfig, role: str, ip: str) -> None:
 
 def refer_domain(page_url: str) -> str:
     """
-    The host a pageUrl names, as the ``refer`` checks compare it (§6.3).
+    The host a pageUrl names, as the ``refer`` checks compare it (SRS's
+    ``SrsRefer::check_single_refer``).
 
     Like SRS: drop everything up to and including ``://`` (a URL without
     it is all authority), and keep the text up to the first ``/``.  Then,
@@ -188,7 +194,8 @@ def _refer_matches(domain: str, allowed: str) -> bool:
 
 def check_refer(allowed: tuple[str, ...] | None, page_url: str) -> None:
     """
-    Apply one of ``refer``, ``refer_play`` or ``refer_publish`` (§6.3).
+    Apply one of ``refer``, ``refer_play`` or ``refer_publish`` (SRS's
+    ``SrsRefer::check``).
 
     :param allowed: the directive's arguments: ``None`` when the directive
         is absent (everyone passes), a tuple when it is present; an empty

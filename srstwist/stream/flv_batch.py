@@ -1,11 +1,11 @@
 # -*- test-case-name: tests.test_web_flv_fanout -*-
 """
-The shared batch of a source's HTTP-FLV players (L{SharedBatch}).
+The shared batch of a source's HTTP-FLV players (:class:`SharedBatch`).
 
 An FLV tag carries an absolute timestamp, so unlike RTMP's fmt-1 deltas
 the bytes depend on the player's timeline.  But a player in step with the
 source sends every message at the source's corrected timestamp plus its
-own constant offset (L{QueuedPlayer.timeline_offset}), and players that
+own constant offset (:meth:`QueuedPlayer.timeline_offset`), and players that
 joined at the same point of the stream (the same GOP-cache start, with
 ``time_jitter full``) have the same offset.  So each tick makes one blob
 per offset in use, framed once as an HTTP chunk, and writes it to every
@@ -51,8 +51,8 @@ class FlvBatch(SharedBatch):
 
 def _blob(batch: list[SharedMessage], offset: int, chunked: bool) -> bytes | None:
     """
-    The batch as FLV tags for a player C{offset} ms from the source, as one
-    HTTP chunk when the response is chunked; C{None} if it cannot be.
+    The batch as FLV tags for a player ``offset`` ms from the source, as one
+    HTTP chunk when the response is chunked; ``None`` if it cannot be.
     """
     tags = []
     for message in batch:

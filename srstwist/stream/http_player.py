@@ -1,13 +1,14 @@
 # -*- test-case-name: tests.test_web_live -*-
 """
 An HTTP live player: one HTTP-FLV, HTTP-MP3 or HTTP-AAC response fed by a
-source, as a consumer like any RTMP player (reference ``media.md`` §7).
+source, as a consumer like any RTMP player (SRS 2.0's ``SrsLiveStream`` in
+``srs_app_http_stream.cpp``).
 
 It has the same bounded queue, jitter correction, merged writes and
-back-pressure (L{QueuedPlayer}), so a slow HTTP client costs at most
+back-pressure (:class:`QueuedPlayer`), so a slow HTTP client costs at most
 ``queue_length`` seconds of media and never slows anyone else; an HTTP-FLV
 player in step with its source takes the shared batch of
-L{srstwist.stream.flv_batch} instead, as RTMP players do.  Its
+:mod:`srstwist.stream.flv_batch` instead, as RTMP players do.  Its
 request's producer is the player itself: while the connection's send
 buffer is full nothing is written.
 
@@ -36,9 +37,9 @@ class HttpLivePlayer(QueuedPlayer):
     """
     Delivers one source to one HTTP response body.
 
-    @param write: writes body bytes (the request's C{write}: one HTTP chunk
+    :param write: writes body bytes (the request's ``write``: one HTTP chunk
         per call).
-    @param on_end: called once when the stream is over for this player
+    :param on_end: called once when the stream is over for this player
         (the publisher stopped and everything queued went out); it finishes
         the response.
     """
@@ -55,9 +56,9 @@ class HttpLivePlayer(QueuedPlayer):
         socket_transport: Any = None,
     ) -> None:
         """
-        @param raw_write: writes bytes to the connection as they are, for
-            shared batches, which come framed already (see L{chunked}).
-        @param socket_transport: the TCP transport, for direct sends.
+        :param raw_write: writes bytes to the connection as they are, for
+            shared batches, which come framed already (see :attr:`chunked`).
+        :param socket_transport: the TCP transport, for direct sends.
         """
         super().__init__(cid, vhost, clock, socket_transport)
         self.encoder = encoder
@@ -111,7 +112,7 @@ class HttpLivePlayer(QueuedPlayer):
         return self._raw_write is not None and not self._ending and super().can_share
 
     def send_shared(self, blob: bytes, count: int) -> None:
-        """Write a shared batch of C{count} messages, framed already."""
+        """Write a shared batch of ``count`` messages, framed already."""
         assert self._raw_write is not None
         self.messages_sent += count
         self.shared_sends += count

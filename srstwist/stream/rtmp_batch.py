@@ -1,11 +1,11 @@
 # -*- test-case-name: tests.test_protocols_rtmp_fanout -*-
 """
-The shared batch of a source's RTMP players (L{SharedBatch}).
+The shared batch of a source's RTMP players (:class:`SharedBatch`).
 
 An RTMP player is in step when its timestamps are the source's plus a
-constant on every chunk stream it has been sent (L{RtmpPlayer.offset_from}):
+constant on every chunk stream it has been sent (:meth:`RtmpPlayer.offset_from`):
 from then on its messages can go out with fmt-1 headers carrying the
-source's deltas (L{SharedMessage.delta_chunks}), the same bytes for every
+source's deltas (:meth:`SharedMessage.delta_chunks`), the same bytes for every
 in-step player whatever its offset.  A batch cannot be shared when a
 message has no shareable delta (the first on a chunk stream, a timestamp
 going back, metadata under ``time_jitter full``); its players then take it

@@ -3,14 +3,15 @@
 An RTMP player: the consumer that delivers a source to one connection.
 
 The fan-out hot path.  Queueing, jitter correction, merged writes and
-back-pressure are L{QueuedPlayer}'s (reference ``rtmp.md`` §7.4-7.7); this
-module turns a batch of queued messages into RTMP chunks.
+back-pressure are :class:`QueuedPlayer`'s (after SRS's ``SrsConsumer`` and
+``SrsRtmpConn::do_playing``); this module turns a batch of queued messages
+into RTMP chunks.
 
 Encoding once: a message's bytes come from the shared caches of
-L{SharedMessage}.  The first message a player sends on a chunk stream, and
+:class:`SharedMessage`.  The first message a player sends on a chunk stream, and
 the first after a queue shrink, carries a fmt-0 header with this player's
 own timestamp.  After that, when this player's delta on the chunk stream
-equals the source's (C{stream_delta}), which is the normal case, the player
+equals the source's (``stream_delta``), which is the normal case, the player
 sends the fmt-1 encoding every other player shares.
 """
 
@@ -42,11 +43,11 @@ class RtmpPlayer(QueuedPlayer):
 
     It starts on a keyframe: metadata, sequence headers, the GOP cache.
 
-    @param write: the connection's C{writeSequence}.
-    @param flush_control: returns and clears the session's pending control
+    :param write: the connection's ``writeSequence``.
+    :param flush_control: returns and clears the session's pending control
         bytes (pause replies, pings), written before media so that the
         client sees them in order.
-    @param chunk_size: the connection's outgoing chunk size.
+    :param chunk_size: the connection's outgoing chunk size.
     """
 
     def __init__(
@@ -62,13 +63,13 @@ class RtmpPlayer(QueuedPlayer):
         socket_transport: Any = None,
     ) -> None:
         """
-        @param duration_ms: the play command's duration; above 0, the player
-            stops after that much stream time and calls C{on_complete}
-            (SRS #45; rtmpdump's C{--stop}).
-        @param socket_transport: the connection's TCP transport, if it has
-            C{writeSomeData}: shared batches are then sent straight to the
+        :param duration_ms: the play command's duration; above 0, the player
+            stops after that much stream time and calls ``on_complete``
+            (SRS #45; rtmpdump's ``--stop``).
+        :param socket_transport: the connection's TCP transport, if it has
+            ``writeSomeData``: shared batches are then sent straight to the
             socket while the transport has nothing buffered (see
-            L{send_shared}).
+            :meth:`send_shared`).
         """
         super().__init__(cid, vhost, clock, socket_transport)
         #: Players with one chunk size share fmt-1 encodings
@@ -158,7 +159,7 @@ class RtmpPlayer(QueuedPlayer):
     def can_share(self) -> bool:
         """
         Whether this player may take the shared batch: as any player, and
-        not pacing its own sends (a play duration, C{send_min_interval}).
+        not pacing its own sends (a play duration, ``send_min_interval``).
         """
         return super().can_share and self._duration <= 0 and self._send_interval <= 0
 
@@ -166,7 +167,7 @@ class RtmpPlayer(QueuedPlayer):
         """
         This player's timestamps minus the source's, if it is in step with
         the source (it has had the source's latest message on every chunk
-        stream, on a timeline that differs by a constant); else C{None}.
+        stream, on a timeline that differs by a constant); else ``None``.
         """
         offset = self.timeline_offset(timeline)
         if offset is None:
@@ -178,7 +179,7 @@ class RtmpPlayer(QueuedPlayer):
         return offset
 
     def send_shared(self, blob: bytes, count: int) -> None:
-        """Write the shared batch of C{count} messages."""
+        """Write the shared batch of ``count`` messages."""
         self.messages_sent += count
         self.shared_sends += count
         self.batches += 1
@@ -187,7 +188,7 @@ class RtmpPlayer(QueuedPlayer):
     def leave_shared(self, timeline_state: tuple[int, int], offset: int) -> None:
         """
         Continue on this player's own queue after sharing batches (see
-        L{rejoin_timeline}); every chunk stream restarts with fmt 0.
+        :meth:`rejoin_timeline`); every chunk stream restarts with fmt 0.
         """
         self.rejoin_timeline(timeline_state, offset)
         self._last_sent.clear()

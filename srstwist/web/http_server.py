@@ -1,16 +1,18 @@
 # -*- test-case-name: tests.test_web_http_server -*-
 """
-The HTTP server (C{http_server}): live HTTP streams, then static files.
+The HTTP server (``http_server``): live HTTP streams, then static files.
 
-One Klein app answers every request on the port, in SRS's order (reference
-``media.md`` §7.6, §8): a path under a vhost's C{http_remux} mount is a
-live stream (served while published, or awaited with C{hstrs on}); any
-other path is a file under a C{http_static} mount or the server's C{dir}.
+One Klein app answers every request on the port, in SRS's order
+(``SrsHttpStreamServer::hijack`` in ``srs_app_http_stream.cpp``, then
+``SrsHttpStaticServer`` in ``srs_app_http_static.cpp``): a path under a
+vhost's ``http_remux`` mount is a live stream (served while published, or
+awaited with ``hstrs on``); any other path is a file under a
+``http_static`` mount or the server's ``dir``.
 
 Differences from SRS, on purpose: every response carries
-C{Access-Control-Allow-Origin: *} (flv.js and hls.js on another origin need
-it); live bodies and playlists say C{Cache-Control: no-cache}; static files
-honour HEAD and C{Range}; a path with C{..} gets a 400 rather than a
+``Access-Control-Allow-Origin: *`` (flv.js and hls.js on another origin need
+it); live bodies and playlists say ``Cache-Control: no-cache``; static files
+honour HEAD and ``Range``; a path with ``..`` gets a 400 rather than a
 dropped connection; a live stream ends its chunked body properly when the
 publisher stops.
 """
@@ -250,7 +252,7 @@ class HttpStreamServer:
         return file_resource(path)
 
     def _serve_vod(self, request: Request, path: str, start: int) -> Any:
-        """FLV pseudo-streaming: the header and sequence headers, then from C{start}."""
+        """FLV pseudo-streaming: the header and sequence headers, then from ``start``."""
         size = os.path.getsize(path)
         handle = open(path, "rb")
         try:
@@ -276,7 +278,7 @@ class HttpStreamServer:
 
 
 def _start_offset(request: Request) -> int:
-    """The C{start} query argument as a byte offset, 0 when absent or bad."""
+    """The ``start`` query argument as a byte offset, 0 when absent or bad."""
     values = request.args.get(b"start") if request.args else None
     if not values:
         return 0
@@ -287,7 +289,7 @@ def _start_offset(request: Request) -> int:
 
 
 def _query(request: Request) -> str:
-    """The request's query with its C{?}, as SRS's C{param}; empty without one."""
+    """The request's query with its ``?``, as SRS's ``param``; empty without one."""
     query = request.uri.partition(b"?")[2].decode("latin-1")
     return f"?{query}" if query else ""
 

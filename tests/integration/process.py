@@ -38,9 +38,9 @@ class Child(protocol.ProcessProtocol):
     """
     A child process whose output is collected and can be waited on.
 
-    C{wait_for(text)} fires once C{text} has appeared in the combined output
-    (from the point of the call's C{since} mark); C{ended} fires with
-    C{(exit code, signal)}, one of them None.
+    ``wait_for(text)`` fires once ``text`` has appeared in the combined output
+    (from the point of the call's ``since`` mark); ``ended`` fires with
+    ``(exit code, signal)``, one of them None.
     """
 
     def __init__(self) -> None:
@@ -114,7 +114,7 @@ _LOG_PREFIX = re.compile(r"^\[[^\]]*\]\[(\w+)\]\[(\d+)\]\[(\d+)\]")
 
 
 def sleep(seconds: float) -> defer.Deferred[None]:
-    """A Deferred that fires after C{seconds} on the real reactor."""
+    """A Deferred that fires after ``seconds`` on the real reactor."""
     return task.deferLater(reactor, seconds, lambda: None)
 
 
@@ -130,17 +130,17 @@ def log_cid(line: str) -> int | None:
 
 
 def lines_of(output: str, cid: int) -> list[str]:
-    """The log lines written under C{cid}."""
+    """The log lines written under ``cid``."""
     return [line for line in log_lines(output) if log_cid(line) == cid]
 
 
 class Program(Child):
     """
     An external program (ffmpeg, ffprobe, rtmpdump) run under coreutils'
-    C{timeout}, so that it cannot outlive C{limit} seconds even if this
-    test process dies.  C{stdout} holds its standard output alone (C{output}
-    still has both streams).  C{stop} is the cleanup: TERM (which C{timeout}
-    forwards to the program), then KILL to the process group C{timeout}
+    ``timeout``, so that it cannot outlive ``limit`` seconds even if this
+    test process dies.  ``stdout`` holds its standard output alone (``output``
+    still has both streams).  ``stop`` is the cleanup: TERM (which ``timeout``
+    forwards to the program), then KILL to the process group ``timeout``
     leads, which holds only the program it started.
     """
 
@@ -170,7 +170,7 @@ class Program(Child):
 
     @defer.inlineCallbacks
     def stop(self) -> Any:
-        """Cleanup: end the program (and its C{timeout}) if still running."""
+        """Cleanup: end the program (and its ``timeout``) if still running."""
         if self.ended.called:
             return (yield self.ended)
         pid = self.pid
@@ -194,7 +194,7 @@ class Program(Child):
 
 
 def program(testcase: Any, argv: list[str], cwd: str, limit: float = 20) -> Program:
-    """Start C{argv} bounded by C{limit} seconds; stop it in the test's cleanup."""
+    """Start ``argv`` bounded by ``limit`` seconds; stop it in the test's cleanup."""
     child = Program.start(argv, cwd, limit)
     testcase.addCleanup(child.stop)
     return child
@@ -225,8 +225,8 @@ def ffmpeg_publish(
 
 def ffmpeg_play(url: str, seconds: float, out: str, copyts: bool = False) -> list[str]:
     """
-    The argv of an ffmpeg copying C{seconds} of a stream into C{out} (FLV);
-    with C{copyts}, the copy keeps the server's timestamps.
+    The argv of an ffmpeg copying ``seconds`` of a stream into ``out`` (FLV);
+    with ``copyts``, the copy keeps the server's timestamps.
     """
     return [
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
@@ -248,7 +248,7 @@ def file_size(path: str) -> int:
 
 
 def rss_kb(pid: int) -> int:
-    """The resident set size of process C{pid}, kB (VmRSS)."""
+    """The resident set size of process ``pid``, kB (VmRSS)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
@@ -308,7 +308,7 @@ def raw_connect(port: int, timeout: float = 5.0, rcvbuf: int | None = None) -> s
 def closed_by_peer(s: socket.socket, within: float) -> float | None:
     """
     Read and discard until the peer closes; return the seconds it took, or
-    None if it was still open after C{within} seconds.  (Blocking: run it in
+    None if it was still open after ``within`` seconds.  (Blocking: run it in
     a thread.)
     """
     start = time.monotonic()
@@ -327,7 +327,7 @@ def closed_by_peer(s: socket.socket, within: float) -> float | None:
 class RawPlayer:
     """
     A minimal RTMP player over a blocking socket, built on the sans-IO
-    L{srstwist.codec.rtmp_client.ClientSession}: it plays until the first
+    :class:`srstwist.codec.rtmp_client.ClientSession`: it plays until the first
     media message arrives, then reads only when told (blocking: run its
     methods in a thread).
     """
@@ -388,7 +388,7 @@ class RawPlayer:
         self._pump(lambda: self.media_messages > 0, within)
 
     def read_more(self, messages: int, within: float = 10.0) -> None:
-        """Read until C{messages} more media messages have arrived."""
+        """Read until ``messages`` more media messages have arrived."""
         target = self.media_messages + messages
         self._pump(lambda: self.media_messages >= target, within)
 
@@ -400,27 +400,27 @@ PUBLISH_WAIT = 15.0
 class ServerHelpers:
     """
     What end-to-end tests do with their server: a mixin for a TestCase that
-    sets C{self.server} (an L{SrsServer}) and, for HTTP, C{self.http_port}.
+    sets ``self.server`` (an :class:`SrsServer`) and, for HTTP, ``self.http_port``.
     """
 
     server: SrsServer
     http_port: int
 
     def http(self, path: str) -> str:
-        """The URL of C{path} on the server's HTTP port."""
+        """The URL of ``path`` on the server's HTTP port."""
         return f"http://127.0.0.1:{self.http_port}{path}"
 
     def publish(self, path: str, seconds: float, **kwargs: Any) -> Program:
-        """An ffmpeg publishing C{seconds} of generated media to C{path}."""
+        """An ffmpeg publishing ``seconds`` of generated media to ``path``."""
         argv = ffmpeg_publish(self.server.url(path), seconds, **kwargs)
         return program(self, argv, self.server.directory, seconds + 15)
 
     def start(self, argv: list[str], limit: float = 20) -> Program:
-        """A program run in the server's directory, bounded by C{limit} seconds."""
+        """A program run in the server's directory, bounded by ``limit`` seconds."""
         return program(self, argv, self.server.directory, limit)
 
     def wait_publish(self, vhost: str, path: str, since: int = 0) -> defer.Deferred[None]:
-        """Fires once the server logged the publish of C{vhost/path}."""
+        """Fires once the server logged the publish of ``vhost/path``."""
         return self.server.child.wait_for(
             f"] publish {vhost}/{path}, ", since=since, timeout=PUBLISH_WAIT
         )

@@ -61,7 +61,7 @@ class _Base(TestCase):
     timeout = 60
 
     def publish(self, server: SrsServer, path: str, seconds: float, **kwargs: Any) -> Program:
-        """An ffmpeg publishing C{seconds} of generated media to C{path}."""
+        """An ffmpeg publishing ``seconds`` of generated media to ``path``."""
         argv = ffmpeg_publish(server.url(path), seconds, **kwargs)
         return program(self, argv, server.directory, seconds + 15)
 
