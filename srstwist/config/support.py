@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from srstwist.config.parser import Directive
 
-__all__ = ["BUILT", "NEVER", "ALIASES", "is_built", "unsupported_directives"]
+__all__ = ["BUILT", "OPAQUE", "NEVER", "ALIASES", "is_built", "unsupported_directives"]
 
 #: Directive paths whose features are built.
 BUILT: frozenset[str] = frozenset(
@@ -116,7 +116,66 @@ BUILT: frozenset[str] = frozenset(
         "vhost.hls.hls_wait_keyframe",
         "vhost.http_hooks.on_hls",
         "vhost.http_hooks.on_hls_notify",
+        # ingest and transcode (services/ffmpeg, media/ffmpeg_argv)
+        "ff_log_dir",
+        "vhost.ingest",
+        "vhost.ingest.enabled",
+        "vhost.ingest.input",
+        "vhost.ingest.input.type",
+        "vhost.ingest.input.url",
+        "vhost.ingest.ffmpeg",
+        "vhost.ingest.engine",
+        "vhost.ingest.engine.enabled",
+        "vhost.ingest.engine.iformat",
+        "vhost.ingest.engine.vfilter",
+        "vhost.ingest.engine.vcodec",
+        "vhost.ingest.engine.vbitrate",
+        "vhost.ingest.engine.vfps",
+        "vhost.ingest.engine.vwidth",
+        "vhost.ingest.engine.vheight",
+        "vhost.ingest.engine.vthreads",
+        "vhost.ingest.engine.vprofile",
+        "vhost.ingest.engine.vpreset",
+        "vhost.ingest.engine.vparams",
+        "vhost.ingest.engine.acodec",
+        "vhost.ingest.engine.abitrate",
+        "vhost.ingest.engine.asample_rate",
+        "vhost.ingest.engine.achannels",
+        "vhost.ingest.engine.aparams",
+        "vhost.ingest.engine.oformat",
+        "vhost.ingest.engine.output",
+        "vhost.transcode",
+        "vhost.transcode.enabled",
+        "vhost.transcode.ffmpeg",
+        "vhost.transcode.engine",
+        "vhost.transcode.engine.enabled",
+        "vhost.transcode.engine.iformat",
+        "vhost.transcode.engine.vfilter",
+        "vhost.transcode.engine.vcodec",
+        "vhost.transcode.engine.vbitrate",
+        "vhost.transcode.engine.vfps",
+        "vhost.transcode.engine.vwidth",
+        "vhost.transcode.engine.vheight",
+        "vhost.transcode.engine.vthreads",
+        "vhost.transcode.engine.vprofile",
+        "vhost.transcode.engine.vpreset",
+        "vhost.transcode.engine.vparams",
+        "vhost.transcode.engine.acodec",
+        "vhost.transcode.engine.abitrate",
+        "vhost.transcode.engine.asample_rate",
+        "vhost.transcode.engine.achannels",
+        "vhost.transcode.engine.aparams",
+        "vhost.transcode.engine.oformat",
+        "vhost.transcode.engine.output",
     }
+)
+
+#: Built blocks whose children are another program's options (ffmpeg's
+#: ``-name value`` pairs), passed on as they are: not checked one by one.
+OPAQUE: frozenset[str] = frozenset(
+    f"vhost.{kind}.engine.{block}"
+    for kind in ("ingest", "transcode")
+    for block in ("vfilter", "vparams", "aparams")
 )
 
 #: Directives accepted for compatibility that srstwist will never act on,
@@ -168,7 +227,8 @@ def unsupported_directives(root: Directive) -> list[str]:
             if path in NEVER:
                 messages.append(f"ignored: {path} ({child.where}): {NEVER[path]}")
             elif path in BUILT:
-                walk(child, path + ".")
+                if path not in OPAQUE:
+                    walk(child, path + ".")
             else:
                 messages.append(f"not supported yet: {path} ({child.where})")
 

@@ -122,6 +122,10 @@ class HttpApi:
         :func:`~srstwist.web.api_common.built_features` derives from the
         directives srstwist acts on.
     :param console_dir: where the console's files are.
+    :param ffmpegs: the ffmpeg children running for ingest and transcode,
+        one dict each, for ``/api/v1/ffmpegs`` (ours, not SRS's: SRS shows
+        them nowhere but in ``ps``); a callable because ``web/`` may not
+        import the services that own them.
     """
 
     app = Klein()
@@ -139,6 +143,7 @@ class HttpApi:
         connections: Callable[[], int] | None = None,
         features: Mapping[str, bool] | None = None,
         console_dir: str = CONSOLE_DIR,
+        ffmpegs: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> None:
         self.stats = stats
         self._config = config
@@ -149,6 +154,7 @@ class HttpApi:
         self._connections = connections or (lambda: self.stats.client_count)
         self._features = dict(built_features() if features is None else features)
         self._console_dir = console_dir
+        self._ffmpegs = ffmpegs or (lambda: [])
         self.resource = self.app.resource()
 
     def site(self) -> BoundedSite:
@@ -367,6 +373,20 @@ class HttpApi:
     def clients(self, request: Any) -> bytes:
         """The first clients, one client, or ``DELETE`` to kick it."""
         return self._serve(request, lambda method: self._clients(method, path_suffix(request)))
+
+    @app.route("/api/v1/ffmpegs")
+    @app.route("/api/v1/ffmpegs/", branch=True)
+    def ffmpegs(self, request: Any) -> bytes:
+        """
+        The ingest and transcode ffmpeg children: id, kind, pid, command
+        line, uptime, restarts (an addition of ours; ``GET`` only).
+        """
+        return self._serve(request, self._ffmpegs_view)
+
+    def _ffmpegs_view(self, method: str) -> dict[str, Any]:
+        if method != "GET":
+            raise ApiError(ERROR_METHOD_NOT_ALLOWED, 405)
+        return self._ok(ffmpegs=self._ffmpegs())
 
     @app.route("/console")
     def console_bare(self, request: Any) -> bytes:
