@@ -19,7 +19,14 @@ Deviations from SRS, on purpose:
 * The configured URL is requested as written, query string included; SRS
   drops the query of POST hooks and of the heartbeat.
 * Connections are kept alive in the pool between calls; SRS opens one per
-  call.
+  call.  A hook server may close a kept connection after any answer
+  (HTTP/1.0 servers such as Python's ``http.server``, proxies with
+  keep-alive off), and the next call may go out on it before the close is
+  seen; Twisted's pool retries only idempotent methods, so a call that
+  fails because its connection closed before any answer came back
+  (:func:`_closed_before_answer`) is sent once more on a fresh, unpooled
+  connection (issue 15).  A server that is really down still fails the
+  call at once: a refused connection is not retried.
 * HTTPS URLs work when Twisted's TLS support is installed; SRS sends plain
   HTTP to port 80.
 """
@@ -31,11 +38,19 @@ from typing import Any
 
 from twisted.application import service
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError, succeed
+from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone
+from twisted.web._newclient import RequestNotSent
+from twisted.web.client import (
+    Agent,
+    HTTPConnectionPool,
+    RequestTransmissionFailed,
+    ResponseDone,
+    ResponseNeverReceived,
+)
 from twisted.web.http import PotentialDataLoss
 from zope.interface import implementer
 
@@ -119,6 +134,29 @@ class _TooLong(Exception):
     """A hook server's answer exceeded what we read."""
 
 
+def _closed_before_answer(error: BaseException) -> bool:
+    """
+    Whether a request failed because its connection closed before any
+    answer: not sent (``RequestNotSent``), or failed in sending or before
+    the response (``RequestTransmissionFailed``, ``ResponseNeverReceived``)
+    with only ``ConnectionDone``/``ConnectionLost`` as reasons; never a
+    cancel (a timeout) or an abort of ours.  This is what a kept connection
+    the server closed looks like (Twisted's ``_RetryingHTTP11ClientProtocol``
+    uses the same classes, for idempotent methods only).
+    """
+    if isinstance(error, RequestNotSent):
+        return True
+    if not isinstance(error, (RequestTransmissionFailed, ResponseNeverReceived)):
+        return False
+    reasons = error.reasons
+    return bool(reasons) and all(
+        isinstance(reason, Failure)
+        and reason.check(ConnectionDone, ConnectionLost) is not None
+        and reason.check(ConnectionAborted, CancelledError) is None
+        for reason in reasons
+    )
+
+
 @implementer(IHookClient)
 class HookClient(service.Service):
     """
@@ -132,6 +170,10 @@ class HookClient(service.Service):
         tests); by default one over ``Agent(reactor, pool=pool)``.
     :param pool: the connection pool :meth:`close` closes; made here when
         neither it nor ``http_client`` is given.
+    :param fresh_client: what a call whose kept connection closed before
+        the answer is sent again with, once; by default a client over a
+        pool that keeps no connection (with an injected ``http_client``,
+        that same client).
     :param timeout: seconds a POST may take, request to last body byte.
     :param notify_timeout: seconds an ``on_hls_notify`` GET may take.
     """
@@ -145,6 +187,7 @@ class HookClient(service.Service):
         pool: HTTPConnectionPool | None = None,
         timeout: float = POST_TIMEOUT,
         notify_timeout: float = NOTIFY_TIMEOUT,
+        fresh_client: Any = None,
     ) -> None:
         self._clock: IReactorTime = reactor
         if http_client is None:
@@ -153,7 +196,11 @@ class HookClient(service.Service):
             if pool is None:
                 pool = HTTPConnectionPool(reactor, persistent=True)
             http_client = HTTPClient(Agent(reactor, pool=pool))
+            if fresh_client is None:
+                fresh_pool = HTTPConnectionPool(reactor, persistent=False)
+                fresh_client = HTTPClient(Agent(reactor, pool=fresh_pool))
         self.http_client: Any = http_client
+        self.fresh_client: Any = fresh_client if fresh_client is not None else http_client
         self._pool = pool
         self.timeout = timeout
         self.notify_timeout = notify_timeout
@@ -182,14 +229,31 @@ class HookClient(service.Service):
             error, ``TimeoutError``, or :class:`_TooLong`.
         """
         headers = {"User-Agent": [USER_AGENT], "Content-Type": ["application/json"]}
-        requested = self.http_client.request(
-            method,
-            url,
-            data=body if body is not None else b"",
-            headers=headers,
-            allow_redirects=False,
-            unbuffered=True,
-        )
+
+        def send(client: Any) -> Deferred[Any]:
+            sent: Deferred[Any] = client.request(
+                method,
+                url,
+                data=body if body is not None else b"",
+                headers=headers,
+                allow_redirects=False,
+                unbuffered=True,
+            )
+            return sent
+
+        def again(failure: Failure) -> Any:
+            # Once, before any answer: a kept connection the server had
+            # closed.  Within the one timeout below.
+            if not _closed_before_answer(failure.value):
+                return failure
+            self.log.info(
+                "http hook connection to {url} closed before the answer ({reason}); "
+                "sending again on a new connection",
+                url=url, reason=_describe(failure.value),
+            )  # fmt: skip
+            return send(self.fresh_client)
+
+        requested = send(self.http_client).addErrback(again)
 
         def read(response: Any) -> Deferred[tuple[int, bytes]]:
             reader = _BodyReader(limit, truncate)
