@@ -401,7 +401,10 @@ class RestartPolicy:
     a child that cannot run (a dead source URL) then costs a fork and an
     ffmpeg start-up every 3 s.  We wait ``first`` seconds, doubling per
     quick exit up to ``cap``; a child that ran ``reset_after`` seconds or
-    more counts as healthy again, and its next restart waits ``first``.
+    more counts as healthy again, and its next restart waits ``first``; so
+    does one that exited with status 0, which is ffmpeg at the end of its
+    input (an ingested file played to its end restarts at once, the loop
+    SRS users expect).
     """
 
     first: float = 1.0
@@ -412,6 +415,9 @@ class RestartPolicy:
         """Seconds to wait after the ``quick_exits``-th exit in a row (1 for the first)."""
         return min(self.cap, self.first * 2 ** max(0, quick_exits - 1))
 
-    def quick_exits(self, before: int, uptime: float) -> int:
-        """The count of quick exits in a row after one that ran ``uptime`` seconds."""
-        return 1 if uptime >= self.reset_after else before + 1
+    def quick_exits(self, before: int, uptime: float, clean: bool = False) -> int:
+        """
+        The count of failed exits in a row, this one included, after one
+        that ran ``uptime`` seconds (``clean``: with exit status 0).
+        """
+        return 1 if clean or uptime >= self.reset_after else before + 1

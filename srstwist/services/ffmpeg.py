@@ -268,10 +268,11 @@ class SupervisedFfmpeg:
             for d in waiters:
                 d.callback(None)
             return
-        self._schedule_restart(uptime, f"ffmpeg pid={pid} exited with {_status(reason)}")
+        clean = getattr(reason.value, "exitCode", None) == 0
+        self._schedule_restart(uptime, f"ffmpeg pid={pid} exited with {_status(reason)}", clean)
 
-    def _schedule_restart(self, uptime: float, what: str) -> None:
-        self._quick_exits = self._policy.quick_exits(self._quick_exits, uptime)
+    def _schedule_restart(self, uptime: float, what: str, clean: bool = False) -> None:
+        self._quick_exits = self._policy.quick_exits(self._quick_exits, uptime, clean)
         delay = self._policy.delay(self._quick_exits)
         self.state = "waiting"
         self.log.warn(
