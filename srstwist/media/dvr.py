@@ -80,7 +80,9 @@ __all__ = [
 #: The plans SRS 2.0 knows (``srs_config_dvr_is_plan_*``).
 PLANS = ("session", "segment", "append")
 
-#: The name of the string property that fills the reserved metadata.
+#: The name of the property that fills the reserved metadata: a strict
+#: array of AMF0 nulls (one byte each), which players skip and ffprobe does
+#: not list as a tag, where a string would show up as one.
 PADDING = "srstwist_padding"
 #: What the reserved metadata says the file is written by (SRS sets ``service``).
 SERVICE = "srstwist"
@@ -93,8 +95,8 @@ _FLV_HEADER = flv_header()
 _FLV_HEADER_SIZE = len(_FLV_HEADER)
 #: AMF0 bytes per keyframe entry: one Number in ``times``, one in ``filepositions``.
 _ENTRY_SIZE = 18
-#: The string property that pads: u16 name length + name + marker + u16 length.
-_PAD_OVERHEAD = 2 + len(PADDING) + 1 + 2
+#: The padding property: u16 name length + name + marker + u32 count.
+_PAD_OVERHEAD = 2 + len(PADDING) + 1 + 4
 #: Room left in the reservation for later values that grow when encoded.
 _SLACK = 64
 
@@ -224,8 +226,8 @@ def metadata_tag(
 ) -> bytes:
     """
     The ``onMetaData`` script tag whose body is exactly ``reserved`` bytes:
-    ``metadata`` plus ``duration``, ``filesize``, ``keyframes`` and a
-    padding string.  Entries that do not fit are thinned (:func:`_thin`).
+    ``metadata`` plus ``duration``, ``filesize``, ``keyframes`` and the
+    padding (:data:`PADDING`).  Entries that do not fit are thinned (:func:`_thin`).
 
     :raises ValueError: not even the metadata without an index fits.
     """
@@ -237,7 +239,7 @@ def metadata_tag(
         # The padding goes before the object end (3 bytes).
         room = reserved - len(body) - _PAD_OVERHEAD
         if room >= 0:
-            props[PADDING] = " " * room
+            props[PADDING] = [None] * room
             body = encode_values(ON_METADATA, props)
             assert len(body) == reserved, (len(body), reserved)
             return b"".join(encode_tag(TagType.SCRIPT, 0, body))
