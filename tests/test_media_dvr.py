@@ -141,7 +141,7 @@ class MetadataTests(SynchronousTestCase):
 
     def test_byte_vector(self) -> None:
         """The smallest case, byte for byte."""
-        tag = metadata_tag({}, 150, 1.5, 1000, [(0.0, 13)])
+        tag = metadata_tag({}, 170, 1.5, 1000, [(0.0, 13)])
         number = lambda v: b"\x00" + __import__("struct").pack(">d", v)  # noqa: E731
         name = lambda s: len(s).to_bytes(2, "big") + s.encode()  # noqa: E731
         body = (
@@ -154,11 +154,11 @@ class MetadataTests(SynchronousTestCase):
             + name("filepositions") + b"\x0a\x00\x00\x00\x01" + number(13.0)
             + b"\x00\x00\x09"
         )  # fmt: skip
-        pad = 150 - len(body) - (2 + len(PADDING) + 1 + 4)
+        pad = 170 - len(body) - (2 + len(PADDING) + 1 + 4)
         body = body[:-3] + name(PADDING) + b"\x0a" + pad.to_bytes(4, "big") + b"\x05" * pad + b"\x00\x00\x09"
-        self.assertEqual(len(body), 150)
-        header = b"\x12" + (150).to_bytes(3, "big") + bytes(7)
-        self.assertEqual(tag, header + body + (161).to_bytes(4, "big"))
+        self.assertEqual(len(body), 170)
+        header = b"\x12" + (170).to_bytes(3, "big") + bytes(7)
+        self.assertEqual(tag, header + body + (181).to_bytes(4, "big"))
 
     def test_thinned_to_fit(self) -> None:
         """An index too long for the reservation keeps an even subset, first kept."""
