@@ -152,7 +152,8 @@ class MetadataTests(SynchronousTestCase):
             + name("keyframes") + b"\x03"
             + name("times") + b"\x0a\x00\x00\x00\x01" + number(0.0)
             + name("filepositions") + b"\x0a\x00\x00\x00\x01" + number(13.0)
-            + b"\x00\x00\x09"
+            + b"\x00\x00\x09"  # end of keyframes
+            + b"\x00\x00\x09"  # end of the metadata object
         )  # fmt: skip
         pad = 170 - len(body) - (2 + len(PADDING) + 1 + 4)
         body = body[:-3] + name(PADDING) + b"\x0a" + pad.to_bytes(4, "big") + b"\x05" * pad + b"\x00\x00\x09"
