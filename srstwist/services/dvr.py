@@ -212,9 +212,9 @@ class DvrOutput:
 
     def join_live(self) -> None:
         """
-        This output is attached to a stream already live (a reload): what
-        the attach replays now is dropped, and the file starts at the next
-        live keyframe.
+        This output is attached to a stream already live (a reload): the
+        frames the attach replays now are dropped (the output it replaces
+        wrote them), and the file starts at the next live keyframe.
         """
         self._replaying = True
         self.planner.wait_for_keyframe()
@@ -233,7 +233,11 @@ class DvrOutput:
     # -- IStreamConsumer ------------------------------------------------------
 
     def deliver(self, message: SharedMessage) -> None:
-        if self.finished or self._replaying:
+        if self.finished:
+            return
+        if self._replaying and message.is_av and not message.is_sequence_header:
+            # The replay's frames are already in the previous output's file;
+            # its metadata and sequence headers are what the next file needs.
             return
         self._apply(self.planner.on_message(message, self._clock.seconds()))
 
