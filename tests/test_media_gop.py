@@ -295,3 +295,59 @@ class PropertyTests(SynchronousTestCase):
             cache.cache(build(kind, i))
             if not cache.empty:
                 self.assertTrue(cache.messages()[0].is_keyframe)
+
+
+class CapTests(SynchronousTestCase):
+    """
+    Issue 15 item 3: a publisher that never sends a keyframe must not grow
+    the GOP cache without bound.
+    """
+
+    def test_default_caps(self) -> None:
+        """The caps are 16 MB and 4096 messages."""
+        from srstwist.media.gop import MAX_BYTES, MAX_MESSAGES
+
+        cache = GopCache()
+        self.assertEqual((cache.max_bytes, cache.max_messages), (MAX_BYTES, MAX_MESSAGES))
+        self.assertEqual((MAX_BYTES, MAX_MESSAGES), (16 * 1024 * 1024, 4096))
+
+    def test_no_keyframe_bounded_by_count(self) -> None:
+        """
+        Inter frames after one keyframe, forever: past the count cap the
+        cache is emptied, says so once, and caches nothing until the next
+        keyframe.
+        """
+        cache = GopCache()
+        results = [cache.cache(make("key", 0))]
+        results += [cache.cache(make("inter", 40 * i, i)) for i in range(1, 20_000)]
+        self.assertEqual(results.count(True), 1)
+        self.assertLessEqual(len(cache), 4096)
+        self.assertEqual(len(cache), 0)
+        self.assertEqual(cache.overflows, 1)
+        cache.cache(make("key", 900_000, 1))
+        cache.cache(make("inter", 900_040, 2))
+        self.assertEqual(len(cache), 2)
+
+    def test_bounded_by_bytes(self) -> None:
+        """
+        Big frames: the byte cap empties the cache; each GOP that overflows
+        again belongs to the same episode (one report), a GOP that fits ends
+        it.
+        """
+        cache = GopCache(max_bytes=1_000_000)
+        frame = make("inter").payload + bytes(200_000)
+        key = make("key").payload + bytes(200_000)
+        reports = []
+        for gop in range(3):
+            reports.append(cache.cache(SharedMessage(0, V, key)))
+            for _ in range(10):
+                reports.append(cache.cache(SharedMessage(0, V, frame)))
+                self.assertLessEqual(cache.bytes, 1_000_000)
+        self.assertEqual(reports.count(True), 1)
+        self.assertEqual(cache.overflows, 3)
+        cache.cache(SharedMessage(0, V, key))  # a small GOP fits: episode over
+        cache.cache(SharedMessage(0, V, frame))
+        self.assertEqual(len(cache), 2)
+        reports = [cache.cache(SharedMessage(0, V, key))]
+        reports += [cache.cache(SharedMessage(0, V, frame)) for _ in range(10)]
+        self.assertEqual(reports.count(True), 1)

@@ -392,3 +392,132 @@ class RealStreamTests(SynchronousTestCase):
         self.assertEqual([m.payload[:2] for m in headers], [b"\x17\x00", b"\xaf\x00"])
         stamps = {ts for _, ts in held}
         self.assertLessEqual(max(stamps) - min(stamps), 1000)
+
+
+def big(kind: str, size: int, timestamp: int = 0) -> SharedMessage:
+    """A message of ``kind`` whose payload is padded to ``size`` bytes."""
+    type_id, payload = _KINDS[kind]
+    return SharedMessage(timestamp, type_id, payload + bytes(size - len(payload)))
+
+
+class CapTests(SynchronousTestCase):
+    """
+    Issue 15 item 3: time is no bound when timestamps never advance, so the
+    queue is also bounded by bytes and by message count.
+    """
+
+    def test_default_limits(self) -> None:
+        """
+        The caps are ``queue_length`` seconds at 20 Mbit/s and at 1000
+        messages/s; ``queue_length 0`` counts as 30 s.
+        """
+        from srstwist.media.queue import default_limits
+
+        self.assertEqual(default_limits(30), (75_000_000, 30_000))
+        self.assertEqual(default_limits(0), (75_000_000, 30_000))
+        self.assertEqual(default_limits(10), (25_000_000, 10_000))
+        queue = MessageQueue(10_000)
+        self.assertEqual((queue.max_bytes, queue.max_count), (25_000_000, 10_000))
+
+    def test_flat_timestamps_bounded_by_bytes(self) -> None:
+        """
+        200 KB keyframes all at timestamp 0 never shrink by time; the byte
+        cap bounds the queue anyway, keeps the sequence headers and the
+        keyframe that overflowed.
+        """
+        from srstwist.media.queue import ENTRY_OVERHEAD, SHRUNK_BYTES
+
+        queue = MessageQueue(30_000, max_bytes=2_000_000)
+        queue.push(make("vsh"), 0)
+        queue.push(make("ash"), 0)
+        results = [queue.push(big("key", 200_000), 0) for _ in range(1000)]
+        self.assertIn(SHRUNK_BYTES, results)
+        self.assertLessEqual(queue.bytes, 2_000_000)
+        self.assertGreater(queue.shrinks, 50)
+        held = [m for m, _ in queue]
+        self.assertTrue(held[0].is_sequence_header and held[0].is_video)
+        self.assertTrue(held[1].is_sequence_header and held[1].is_audio)
+        expected = sum(len(m.payload) + ENTRY_OVERHEAD for m in held)
+        self.assertEqual(queue.bytes, expected)
+
+    def test_flat_timestamps_bounded_by_count(self) -> None:
+        """
+        Small messages at one timestamp are bounded by the count cap; after a
+        shrink by count, inter frames wait for the next keyframe.
+        """
+        from srstwist.media.queue import SHRUNK_COUNT
+
+        queue = MessageQueue(30_000, max_count=100)
+        queue.push(make("vsh"), 0)
+        queue.push(make("key"), 0)
+        for i in range(98):
+            self.assertFalse(queue.push(make("inter", 0, i), 0))
+        self.assertEqual(queue.push(make("inter", 0, 999), 0), SHRUNK_COUNT)
+        self.assertEqual(len(queue), 1)
+        self.assertTrue(queue.awaiting_keyframe)
+        dropped = queue.dropped
+        self.assertFalse(queue.push(make("inter", 0, 1000), 0))
+        self.assertEqual(len(queue), 1)
+        self.assertEqual(queue.dropped, dropped + 1)
+        queue.push(make("aac", 0), 0)  # audio is not held back
+        queue.push(make("key", 0, 1), 0)
+        queue.push(make("inter", 0, 1001), 0)
+        self.assertEqual(len(queue), 4)
+        self.assertFalse(queue.awaiting_keyframe)
+
+    def test_bytes_follow_pops_and_clear(self) -> None:
+        """:attr:`MessageQueue.bytes` goes back to 0 when everything is taken."""
+        queue = MessageQueue(30_000)
+        for ts in range(0, 400, 40):
+            queue.push(big("inter", 1000, ts), ts)
+        queue.pop_batch(3)
+        self.assertEqual(queue.bytes, sum(len(m.payload) + 64 for m, _ in queue))
+        queue.pop_batch(100)
+        self.assertEqual(queue.bytes, 0)
+        queue.push(big("inter", 1000, 500), 500)
+        queue.clear()
+        self.assertEqual(queue.bytes, 0)
+
+    def test_episode(self) -> None:
+        """
+        :attr:`MessageQueue.episode_shrinks` counts shrinks until the queue
+        is emptied: a caller logs once per episode, not once per shrink.
+        """
+        queue = MessageQueue(30_000, max_count=10)
+        for i in range(35):
+            queue.push(make("key", 0, i), 0)
+        self.assertEqual(queue.shrinks, 3)
+        self.assertEqual(queue.episode_shrinks, 3)
+        queue.pop_batch(100)
+        self.assertEqual(queue.episode_shrinks, 0)
+        for i in range(11):
+            queue.push(make("key", 0, i), 0)
+        self.assertEqual(queue.episode_shrinks, 1)
+
+    def test_account(self) -> None:
+        """
+        A :class:`BacklogAccount` and its parent follow the queues charged to
+        them, and a push past a limit says so without dropping anything.
+        """
+        from srstwist.media.queue import OVER_BUDGET, BacklogAccount
+
+        process = BacklogAccount(10_000)
+        stream = BacklogAccount(5_000, process)
+        first, second = MessageQueue(30_000), MessageQueue(30_000)
+        first.push(big("key", 936, 0), 0)
+        first.set_account(stream)
+        second.set_account(stream)
+        self.assertEqual((stream.bytes, process.bytes), (1000, 1000))
+        for i in range(3):
+            self.assertFalse(second.push(big("inter", 936, i), i))
+        self.assertEqual(stream.bytes, 4000)
+        self.assertFalse(first.push(big("inter", 936, 5), 5))
+        self.assertEqual(first.push(big("inter", 936, 6), 6), OVER_BUDGET)
+        self.assertEqual(len(first), 3)
+        self.assertEqual(first.skip_to_live(), 3000)
+        self.assertEqual((stream.bytes, process.bytes), (3000, 3000))
+        second.pop_batch(2)
+        self.assertEqual(stream.bytes, 1000)
+        second.clear()
+        first.set_account(None)
+        self.assertEqual((stream.bytes, process.bytes), (0, 0))

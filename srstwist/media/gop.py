@@ -26,8 +26,14 @@ a keyframe: a publisher whose stream starts on an inter frame gets that
 frame and what follows cached until its first keyframe.  Keyframes only
 ever sit at the start of the cache.
 
-Memory: one GOP of video plus the audio interleaved with it; the cache grows
-without bound only if an H.264 publisher never sends a keyframe, as in SRS.
+Memory: one GOP of video plus the audio interleaved with it, and never more
+than :data:`MAX_BYTES` (16 MB of payload) or :data:`MAX_MESSAGES` (4096
+messages: 80 s of 25 fps video with its AAC): a publisher that never sends a
+keyframe, or sends GOPs longer than that, would otherwise grow it without
+bound (SRS 2.0 does; issue 15).  Past either cap the cache is emptied and
+caches nothing until the next keyframe (new players then start on live
+messages); :meth:`GopCache.cache` says so once per episode (consecutive
+GOPs that overflow) and :attr:`GopCache.overflows` counts them all.
 
 This module imports nothing from Twisted.
 """
@@ -37,27 +43,55 @@ from __future__ import annotations
 from srstwist.codec.flv import is_avc
 from srstwist.media.message import SharedMessage
 
-__all__ = ["PURE_AUDIO_GUESS_COUNT", "GopCache"]
+__all__ = ["MAX_BYTES", "MAX_MESSAGES", "PURE_AUDIO_GUESS_COUNT", "GopCache"]
 
 #: More audio messages than this after the last video message clear the
 #: cache (SRS #124: 115 AAC frames of 26 ms are about 3 s).
 PURE_AUDIO_GUESS_COUNT = 115
+#: The most payload bytes the cache holds (16 MB: a 10 s GOP at 12 Mbit/s).
+MAX_BYTES = 16 * 1024 * 1024
+#: The most messages the cache holds.
+MAX_MESSAGES = 4096
 
 class GopCache:
     """
     The messages since the last H.264 keyframe.
     """
 
-    __slots__ = ("_audio_after_video", "_enabled", "_messages", "_video_count")
+    __slots__ = (
+        "_audio_after_video",
+        "_awaiting_keyframe",
+        "_enabled",
+        "_episode",
+        "_messages",
+        "_video_count",
+        "bytes",
+        "max_bytes",
+        "max_messages",
+        "overflows",
+    )
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(
+        self, enabled: bool = True, max_bytes: int = MAX_BYTES, max_messages: int = MAX_MESSAGES
+    ) -> None:
         """
         :param enabled: the vhost's ``gop_cache`` setting.
+        :param max_bytes: the payload bytes past which the cache is emptied.
+        :param max_messages: the message count past which it is emptied.
         """
         self._enabled = enabled
         self._messages: list[SharedMessage] = []
         self._video_count = 0
         self._audio_after_video = 0
+        self._awaiting_keyframe = False
+        self._episode = False
+        self._episode = False
+        #: The payload bytes cached now.
+        self.bytes = 0
+        self.max_bytes = max_bytes
+        self.max_messages = max_messages
+        #: How many times a cap emptied the cache.
+        self.overflows = 0
 
     def __repr__(self) -> str:
         state = "enabled" if self._enabled else "disabled"
@@ -97,31 +131,49 @@ class GopCache:
         """
         return self._messages[0].timestamp if self._messages else None
 
-    def cache(self, message: SharedMessage) -> None:
+    def cache(self, message: SharedMessage) -> bool:
         """
         Offer a message the source has just sent to its players; keep it
         if the rules in the module docstring say so.
+
+        :return: whether this message made the cache pass a cap for the
+            first time in an episode (the caller logs it then).
         """
         if not self._enabled or message.is_sequence_header:
-            return
+            return False
         if message.is_video:
             if not is_avc(message.payload):
-                return
+                return False
             self._video_count += 1
             self._audio_after_video = 0
         elif not message.is_audio:
-            return
+            return False
         if self._video_count == 0:
-            return
+            return False
         if message.is_audio:
             self._audio_after_video += 1
             if self._audio_after_video > PURE_AUDIO_GUESS_COUNT:
                 self.clear()
-                return
+                return False
         elif message.is_keyframe:
+            if not self._awaiting_keyframe:
+                self._episode = False  # a whole GOP fitted
+            self._awaiting_keyframe = False
             self._messages.clear()
+            self.bytes = 0
             self._video_count = 1
+        if self._awaiting_keyframe:
+            return False
         self._messages.append(message)
+        self.bytes += len(message.payload)
+        if self.bytes > self.max_bytes or len(self._messages) > self.max_messages:
+            self._messages.clear()
+            self.bytes = 0
+            self._awaiting_keyframe = True
+            self.overflows += 1
+            first, self._episode = not self._episode, True
+            return first
+        return False
 
     def messages(self) -> list[SharedMessage]:
         """
@@ -135,5 +187,8 @@ class GopCache:
         starts again with the next H.264 frame.
         """
         self._messages.clear()
+        self.bytes = 0
         self._video_count = 0
         self._audio_after_video = 0
+        self._awaiting_keyframe = False
+        self._episode = False

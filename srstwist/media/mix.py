@@ -19,7 +19,10 @@ Anything that is not video counts as audio, as in SRS; the source only
 pushes audio and video.
 
 Memory: with one pop after each push the queue holds at most 9 messages
-between pushes (10 for a moment).  The source clears it on each publish; what is still
+between pushes (10 for a moment), whatever the timestamps (flat or jumping
+ones included: a pop depends on the kinds held, not on time), so its bytes
+are at most 10 of the largest message the RTMP chunk decoder accepts; no
+byte cap of its own is needed (issue 15).  The source clears it on each publish; what is still
 queued at unpublish is dropped then, as in SRS.
 
 This module imports nothing from Twisted.
