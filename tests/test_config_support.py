@@ -120,11 +120,11 @@ class AliasTests(SynchronousTestCase):
 
         self.assertEqual(ALIASES["http_stream"], "http_server")
         root = parse(
-            "listen 1935;\nhttp_stream { enabled on; }\nvhost v { http { enabled on; } dvr { } }\n",
+            "listen 1935;\nhttp_stream { enabled on; }\nvhost v { http { enabled on; } hds { } }\n",
             "a.conf",
         )
         messages = unsupported_directives(root)
-        self.assertEqual(messages, ["not supported yet: vhost.dvr (a.conf:3)"])
+        self.assertEqual(messages, ["not supported yet: vhost.hds (a.conf:3)"])
 
 
 class IsBuiltTests(SynchronousTestCase):
