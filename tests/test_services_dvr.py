@@ -318,3 +318,68 @@ class ShutdownTests(_Base):
         output.publisher_changed(False)
         self.clock.advance(FLUSH_INTERVAL)
         self.assertEqual(self.service.outputs, {})
+
+
+class ReloadTests(_Base):
+    """
+    A reload through :class:`srstwist.services.hub.OutputsPerPublish`:
+    enabling, changing and disabling ``dvr`` apply at the next live keyframe,
+    without a republish and without duplicating the GOP the attach replays.
+    """
+
+    def config(self, dvr: str) -> Any:
+        from srstwist.config.loader import load_config_text
+
+        return load_config_text(f"listen 1935;\nvhost __defaultVhost__ {{ {dvr} }}\n", "t.conf")
+
+    def test_enable_change_disable(self) -> None:
+        from srstwist.config.holder import ConfigHolder
+        from srstwist.services.hub import OutputsPerPublish, SourceHub
+        from tests.test_services_hub import _Publisher
+
+        config = self.config("")
+        holder = ConfigHolder(config)
+        hub = SourceHub(holder, self.clock)
+        hub.observe(OutputsPerPublish(hub, self.service.output_for))
+        source = hub.source(config.vhost("__defaultVhost__"), "live", "s")
+        hub.publish(source, _Publisher(), _REQUEST)
+        stream = av_stream(12, gop=2.0)
+        messages = [SharedMessage(m.timestamp, m.message_type_id, m.payload) for m in stream]
+        index = 0
+
+        def play_until(ms: int) -> None:
+            nonlocal index
+            while index < len(messages) and messages[index].timestamp < ms:
+                self.clock.advance(max(0.0, NOW + messages[index].timestamp / 1000 - self.clock.seconds()))
+                source.on_message(messages[index])
+                index += 1
+
+        def reload(dvr: str) -> None:
+            new = self.config(dvr)
+            holder.config = new
+            hub.reconfigure(new)
+
+        play_until(1000)
+        self.assertEqual(self.files(), [])
+        reload(f"dvr {{ enabled on; dvr_path {self.root}/a/[stream].[timestamp].flv; }}")
+        play_until(3000)  # the file starts at the keyframe at 2 s
+        self.assertEqual(self.flags, [(("__defaultVhost__", "live", "s"), True)])
+        reload(f"dvr {{ enabled on; dvr_path {self.root}/b/[stream].[timestamp].flv; }}")
+        play_until(7000)
+        reload("dvr { enabled off; }")
+        play_until(12000)
+        self.assertEqual(
+            self.files(), ["a/s.1704164647000.flv", "b/s.1704164649000.flv"]
+        )
+        durations = []
+        for name in self.files():
+            with open(os.path.join(self.root, name), "rb") as f:
+                tags = FlvTagDecoder().receive_data(f.read())
+            frames = [t for t in tags[3:] if t.tag_type == 9]
+            self.assertEqual(frames[0].payload[0], 0x17, name)
+            durations.append(round(metadata_of(tags[0])["duration"]))  # type: ignore[arg-type]
+        # a: from the keyframe at 2 s to the reload at ~3 s (no replayed GOP
+        # before it); b: from the keyframe at 4 s to the reload at ~7 s.
+        self.assertEqual(durations, [1, 3])
+        self.assertEqual(len(self.notified), 2)
+        self.assertFalse(self.service.outputs and any(o.recording for o in self.service.outputs.values()))
