@@ -1,20 +1,27 @@
 """
-Tests for :mod:`srstwist.codec.hooks`: the accept/reject rule (reference
-``config-api-hooks.md`` §4.2), the payloads (§4.3), the ``on_hls_notify``
-URL (§4.4), and :class:`~srstwist.codec.hooks.HookClient` over
-``treq.testing.StubTreq`` (ordered URLs, rejection, 500, garbage, a hanging
-server driven by a ``Clock``) and once over real sockets on 127.0.0.1.
+Tests for :mod:`srstwist.codec.hooks`: the accept/reject rule (SRS 2.0's
+``SrsHttpHooks::do_post``), the payloads (``SrsHttpHooks::on_connect`` and
+the others), the ``on_hls_notify`` URL (``SrsHttpHooks::on_hls_notify``),
+and :class:`~srstwist.codec.hooks.HookClient` over ``treq.testing.StubTreq``
+(ordered URLs, rejection, 500, garbage, a hanging server driven by a
+``Clock``) and once over real sockets on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from treq.testing import HasHeaders, RequestSequence, StringStubbingResource, StubTreq
 from twisted.internet import reactor as _reactor
-from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.task import Clock
+from twisted.internet.defer import CancelledError, Deferred, fail, inlineCallbacks, succeed
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.task import Clock, deferLater
+from twisted.python.failure import Failure
+from twisted.web._newclient import RequestNotSent, RequestTransmissionFailed
+from twisted.web.client import ResponseDone, ResponseNeverReceived
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
@@ -90,7 +97,7 @@ class PayloadTests(SynchronousTestCase):
     """The JSON bodies: fields and their order."""
 
     def test_on_publish_example(self) -> None:
-        """The reference's on_publish example, byte for byte."""
+        """An on_publish body as ``SrsHttpHooks::on_publish`` writes it, byte for byte."""
         self.assertEqual(
             encode_payload(_PUBLISH),
             b'{"action":"on_publish","client_id":107,"ip":"192.0.2.10",'
@@ -443,3 +450,148 @@ class HookClientEndToEndTests(TestCase):
         done: Deferred[None] = self.client.stopService()
         yield done
         self.assertEqual(len(self.receiver.bodies), 1)
+
+
+class _OneShotHandler(BaseHTTPRequestHandler):
+    """
+    A hook server that closes its connection after each answer, as
+    Python's ``http.server`` does in HTTP/1.0 mode, and no ``Connection:
+    close`` header, so the client may pool the connection.
+    """
+
+    protocol_version = "HTTP/1.0"
+    received: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        size = int(self.headers.get("Content-Length") or 0)
+        self.received.append(json.loads(self.rfile.read(size)))
+        self.send_response(200)
+        self.send_header("Content-Length", "1")
+        self.end_headers()
+        self.wfile.write(b"0")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class OneShotServerTests(TestCase):
+    """
+    Issue 15, item 5: a hook server that closes after each answer loses no
+    hook, through a real ``HookClient`` on the real reactor.
+    """
+
+    timeout = 30
+
+    def setUp(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        handler = type("Handler", (_OneShotHandler,), {"received": self.received})
+        self.server = HTTPServer(("127.0.0.1", 0), handler)
+        thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
+        thread.daemon = True
+        thread.start()
+
+        def stop() -> None:
+            self.server.shutdown()
+            self.server.server_close()
+            thread.join(5)
+
+        self.addCleanup(stop)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.client = HookClient(reactor)
+        self.addCleanup(self.client.close)
+
+    @inlineCallbacks
+    def until(self, condition: Any, what: str, timeout: float = 10.0) -> Any:
+        deadline = reactor.seconds() + timeout
+        while not condition():
+            if reactor.seconds() > deadline:
+                self.fail(f"timed out waiting for {what}; received {self.received}")
+            yield deferLater(reactor, 0.02, lambda: None)
+
+    @inlineCallbacks
+    def test_stop_then_close(self) -> Any:
+        """on_stop then on_close back to back, as the controller sends them, both arrive."""
+        for cid in range(5):
+            stop = on_stop_payload(cid, "10.0.0.1", "__defaultVhost__", "live", "s", "")
+            close = on_close_payload(cid, "10.0.0.1", "__defaultVhost__", "live", 10, 20)
+            done = self.client.notify("on_stop", [self.url], stop, cid)
+            done.addCallback(lambda _, c=close, i=cid: self.client.notify("on_close", [self.url], c, i))
+            yield done
+        yield self.until(lambda: len(self.received) >= 10, "ten hooks")
+        self.assertEqual(
+            [(p["action"], p["client_id"]) for p in self.received],
+            [(a, c) for c in range(5) for a in ("on_stop", "on_close")],
+        )
+
+    @inlineCallbacks
+    def test_admit_after_answer(self) -> Any:
+        """A blocking hook after another to the same server is admitted, not refused."""
+        yield self.client.admit("on_publish", [self.url], _PUBLISH, cid=107)
+        yield self.client.admit("on_publish", [self.url], _PUBLISH, cid=108)
+        self.assertEqual(len(self.received), 2)
+
+
+class _FailingThenAnswering:
+    """An HTTP client whose first ``failures`` requests fail, then answers 0."""
+
+    def __init__(self, failures: list[Exception]) -> None:
+        self.failures = failures
+        self.calls: list[str] = []
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Deferred[Any]:
+        self.calls.append(url)
+        if self.failures:
+            return fail(self.failures.pop(0))
+        return succeed(_Answer(b"0"))
+
+
+class _Answer:
+    code = 200
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def deliverBody(self, protocol: Any) -> None:
+        protocol.makeConnection(None)
+        protocol.dataReceived(self.body)
+        protocol.connectionLost(Failure(ResponseDone()))
+
+
+class RetryRuleTests(SynchronousTestCase):
+    """When a hook is sent again: once, and only if the connection closed before an answer."""
+
+    def client(self, *failures: Exception) -> tuple[HookClient, _FailingThenAnswering, _FailingThenAnswering]:
+        pooled = _FailingThenAnswering(list(failures))
+        fresh = _FailingThenAnswering([])
+        return HookClient(Clock(), pooled, fresh_client=fresh), pooled, fresh
+
+    def test_closed_before_answer_retried_once(self) -> None:
+        """A pooled connection closed before the answer: sent again on a fresh one."""
+        for reason in (ConnectionDone(), ConnectionLost()):
+            for error in (ResponseNeverReceived, RequestTransmissionFailed, RequestNotSent):
+                stale = error([Failure(reason)]) if error is not RequestNotSent else error()
+                client, pooled, fresh = self.client(stale)
+                self.successResultOf(client.admit("on_play", ["http://h/a"], _PUBLISH, 1))
+                self.assertEqual((pooled.calls, fresh.calls), (["http://h/a"], ["http://h/a"]))
+
+    def test_other_failures_not_retried(self) -> None:
+        """A refused connection, a timeout or a cancel is not sent again."""
+        for error in (
+            ConnectionRefusedError(),
+            ResponseNeverReceived([Failure(CancelledError())]),
+            ResponseNeverReceived([Failure(ValueError("parse"))]),
+        ):
+            client, pooled, fresh = self.client(error)
+            failure = self.failureResultOf(
+                client.admit("on_play", ["http://h/a"], _PUBLISH, 1), HookRejected
+            )
+            self.assertEqual(failure.value.code, ERROR_ST_CONNECT)
+            self.assertEqual((len(pooled.calls), fresh.calls), (1, []), error)
+
+    def test_retried_only_once(self) -> None:
+        """The fresh connection failing too rejects the client: no loop."""
+        pooled = _FailingThenAnswering([ResponseNeverReceived([Failure(ConnectionDone())])])
+        fresh = _FailingThenAnswering([ResponseNeverReceived([Failure(ConnectionDone())])] * 3)
+        client = HookClient(Clock(), pooled, fresh_client=fresh)
+        self.failureResultOf(client.admit("on_play", ["http://h/a"], _PUBLISH, 1), HookRejected)
+        self.assertEqual((len(pooled.calls), len(fresh.calls)), (1, 1))

@@ -39,6 +39,25 @@ class CacheTests(SynchronousTestCase):
         cache.deliver(_frame(1123))
         self.assertEqual(len(cache.messages()), 2)
 
+    def test_flat_timestamps_bounded(self) -> None:
+        """
+        Issue 15 item 3: frames that all carry timestamp 0 never pass the
+        time capacity; the count and byte caps (1 s: 1000 messages, 2.5 MB)
+        empty the cache anyway, down to the headers.
+        """
+        cache = AudioFastCache(1.0)
+        cache.deliver(_HEADER)
+        for _ in range(5000):
+            cache.deliver(_frame(0))
+            self.assertLessEqual(len(cache.messages()), 1001)
+        self.assertEqual(cache.overflows, 5)
+        big = SharedMessage(0, 8, b"\xaf\x01" + bytes(100_000))
+        for _ in range(100):
+            cache.deliver(big)
+            held = sum(len(m.payload) for m in cache.messages())
+            self.assertLessEqual(held, 2_500_000)
+        self.assertGreater(cache.overflows, 5)
+
     def test_unpublish_empties(self) -> None:
         """The end of the publisher empties the cache."""
         cache = AudioFastCache(5)

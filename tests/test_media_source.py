@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.media.source}: SRS's ingest path, caches and fan-out.
+Tests for :mod:`srstwist.media.source`: SRS's ingest path, caches and fan-out.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from zope.interface import implementer
 
 from srstwist.codec.amf0 import decode_all, encode_values
 from srstwist.config.loader import load_config_text
-from srstwist.interfaces import IStreamConsumer, IStreamPublisher
+from srstwist.interfaces import IStreamConsumer, IStreamPublisher, Replay
 from srstwist.media.message import SharedMessage
 from srstwist.media.source import Source, SourceBusy, SourceError
 from tests.rtmp_peer import captured_media
@@ -188,3 +188,142 @@ class SourceTests(SynchronousTestCase):
         self.assertEqual(consumer.closed, "shutdown")
         self.assertEqual(self.publisher.closed, "shutdown")
         self.assertTrue(self.source.idle)
+
+
+class _Broken(_Consumer):
+    """Raises on the ``fail_on``-th delivery, or on ``publisher_changed``."""
+
+    sharing_key = None
+    replay = Replay.NOTHING
+
+    def __init__(self, fail_on: int = 1, on_change: bool = False) -> None:
+        super().__init__()
+        self.fail_on = fail_on
+        self.on_change = on_change
+
+    def deliver(self, message: SharedMessage) -> None:
+        super().deliver(message)
+        if len(self.messages) == self.fail_on:
+            raise ValueError("consumer bug")
+
+    def publisher_changed(self, publishing: bool) -> None:
+        if self.on_change:
+            raise ValueError("consumer bug in publisher_changed")
+        super().publisher_changed(publishing)
+
+
+class IsolationTests(SynchronousTestCase):
+    """
+    Issue 15 item 7: one consumer that raises is reported and detached; the
+    publisher and every other consumer go on.
+    """
+
+    def setUp(self) -> None:
+        self.raw = captured_media()
+        self.errors: list[tuple[object, Exception]] = []
+        self.source = Source(
+            _vhost(),
+            "live",
+            "s",
+            on_consumer_error=lambda source, consumer, error: self.errors.append(
+                (consumer, error)
+            ),
+        )
+        self.publisher = _Publisher()
+        self.source.publish(self.publisher)
+
+    def feed(self, count: int) -> None:
+        for raw in self.raw[:count]:
+            self.source.on_message(SharedMessage.from_raw(raw))
+
+    def test_deliver_raises(self) -> None:
+        """
+        The first, a middle and the last consumer each raise once: each is
+        detached and reported, the others get every message.
+        """
+        good = [_Consumer() for _ in range(4)]
+        first, middle, last = _Broken(3), _Broken(5), _Broken(7)
+        for consumer in [first, good[0], good[1], middle, good[2], last, good[3]]:
+            self.source.attach(consumer, replay=False)
+        self.feed(50)
+        self.assertEqual([c for c, _ in self.errors], [first, middle, last])
+        self.assertTrue(all(isinstance(e, ValueError) for _, e in self.errors))
+        self.assertEqual(self.source.consumers, good)
+        self.assertEqual({len(c.messages) for c in good}, {len(good[0].messages)})
+        self.assertGreater(len(good[0].messages), 40)
+        self.assertEqual((len(first.messages), len(middle.messages)), (3, 5))
+        self.assertIs(self.source.publisher, self.publisher)
+
+    def test_publisher_changed_raises(self) -> None:
+        """A consumer that raises on unpublish or publish is detached too."""
+        good, bad = _Consumer(), _Broken(on_change=True)
+        self.source.attach(bad, replay=False)
+        self.source.attach(good, replay=False)
+        self.source.unpublish(self.publisher)
+        self.assertEqual([c for c, _ in self.errors], [bad])
+        self.assertEqual(good.publishing, [False])
+        self.assertEqual(self.source.consumers, [good])
+        bad2 = _Broken(on_change=True)
+        self.source.attach(bad2, replay=False)
+        self.source.publish(_Publisher())
+        self.assertEqual(good.publishing, [False, True])
+        self.assertEqual(self.source.consumers, [good])
+
+    def test_default_warns(self) -> None:
+        """Without a handler, the source warns and detaches."""
+        warnings: list[str] = []
+        source = Source(_vhost(), "live", "s", warn=warnings.append)
+        source.publish(_Publisher())
+        bad, good = _Broken(1), _Consumer()
+        source.attach(bad, replay=False)
+        source.attach(good, replay=False)
+        for raw in self.raw[:10]:
+            source.on_message(SharedMessage.from_raw(raw))
+        self.assertEqual(source.consumers, [good])
+        self.assertEqual(len(warnings), 1)
+        self.assertIn("consumer bug", warnings[0])
+
+    def test_gop_overflow_warns_once(self) -> None:
+        """
+        Issue 15 item 3: a publisher that never sends another keyframe
+        overflows the GOP cache; the source warns once.
+        """
+        warnings: list[str] = []
+        source = Source(_vhost(), "live", "s", warn=warnings.append)
+        source.publish(_Publisher())
+        source.on_message(SharedMessage(0, 9, b"\x17\x01\x00\x00\x00", 6))
+        for i in range(10_000):
+            source.on_message(SharedMessage(i, 9, b"\x27\x01\x00\x00\x00" + bytes(10), 6))
+        self.assertLessEqual(len(source.gop), 4096)
+        self.assertEqual(len(warnings), 1)
+        self.assertIn("GOP cache", warnings[0])
+
+    def test_hub_handler(self) -> None:
+        """
+        Through the hub: the failure is logged with its traceback, the
+        consumer detached and closed, the publisher and the others kept.
+        """
+        from twisted.logger import globalLogPublisher
+
+        from tests.rtmp_peer import Harness
+
+        events: list[dict] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        harness = Harness("listen 1935;\nvhost __defaultVhost__ { }\n")
+        vhost = harness.holder.config.vhost("__defaultVhost__")
+        source = harness.hub.source(vhost, "live", "s")
+        publisher = _Publisher()
+        source.publish(publisher)
+        bad, good = _Broken(2), _Broken(10**9)
+        harness.hub.attach(source, bad)
+        harness.hub.attach(source, good)
+        for raw in self.raw[:30]:
+            source.on_message(SharedMessage.from_raw(raw))
+        self.assertEqual(source.consumers, [good])
+        self.assertEqual(bad.closed, "internal error")
+        self.assertIs(source.publisher, publisher)
+        failures = [e for e in events if "log_failure" in e]
+        self.assertEqual(len(failures), 1)
+        self.assertIn("failed: detached", failures[0]["log_format"])
+        self.flushLoggedErrors(ValueError)

@@ -1,5 +1,5 @@
 """
-Tests for L{srstwist.stream.rtmp_player}: merged writes, back-pressure,
+Tests for :mod:`srstwist.stream.rtmp_player`: merged writes, back-pressure,
 the bounded queue and shared encodings.
 """
 
@@ -269,3 +269,101 @@ class DirectSendTests(SynchronousTestCase):
         self.assertEqual(writer.writes, [])
         self.assertTrue(transport.aborted)
         self.assertEqual(player.bytes_sent, 0)
+
+
+class FlatTimestampTests(SynchronousTestCase):
+    """
+    Issue 15 item 3: a publisher whose timestamps never advance must not
+    grow a stalled player's queue without bound.
+    """
+
+    def setUp(self) -> None:
+        from twisted.logger import globalLogPublisher
+
+        self.events: list[dict] = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+    def test_paused_player_bounded_by_bytes(self) -> None:
+        """
+        200 kB keyframes all at timestamp 0 to a paused player: its queue
+        stays under the byte cap (queue_length 2: 5 MB), and one warning
+        says so for the whole episode.
+        """
+        player = RtmpPlayer(200, _vhost("queue_length 2;"), 60000, _Writer(), lambda: [], Clock())
+        player.pauseProducing()
+        self.assertEqual(player.queue.max_bytes, 5_000_000)
+        for _ in range(1000):
+            player.deliver(_video(0, key=True, size=200_000))
+            self.assertLessEqual(player.queue.bytes, 5_000_000)
+        self.assertGreater(player.queue.shrinks, 10)
+        warnings = [e for e in self.events if "player queue" in e.get("log_format", "")]
+        self.assertEqual(len(warnings), 1)
+        self.assertEqual(warnings[0]["reason"], "over 5000000 bytes")
+
+    def test_paused_player_bounded_by_count(self) -> None:
+        """Small messages at one timestamp: the count cap (1000 per second)."""
+        player = RtmpPlayer(200, _vhost("queue_length 2;"), 60000, _Writer(), lambda: [], Clock())
+        player.pauseProducing()
+        for i in range(10_000):
+            player.deliver(_video(0, key=i % 10 == 0))
+            self.assertLessEqual(len(player.queue), 2000)
+        warnings = [e for e in self.events if "player queue" in e.get("log_format", "")]
+        self.assertEqual([w["reason"] for w in warnings], ["over 2000 messages"])
+
+    def test_new_episode_after_catching_up(self) -> None:
+        """A player that caught up and falls behind again warns again."""
+        writer = _Writer()
+        player = RtmpPlayer(200, _vhost("queue_length 2;"), 60000, writer, lambda: [], Clock())
+        for episode in range(2):
+            player.pauseProducing()
+            for i in range(5000):
+                player.deliver(_video(0, key=i % 10 == 0))
+            player.resumeProducing()
+            self.assertEqual(len(player.queue), 0)
+        warnings = [e for e in self.events if "player queue" in e.get("log_format", "")]
+        self.assertEqual(len(warnings), 2)
+
+
+class BatchIsolationTests(SynchronousTestCase):
+    """
+    Issue 15 item 7: a player of a shared batch that raises is removed and
+    closed; the batch's other players and the publisher go on.
+    """
+
+    def test_member_raises(self) -> None:
+        from twisted.logger import globalLogPublisher
+
+        from tests.rtmp_peer import Harness
+
+        events: list[dict] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+
+        class Broken(RtmpPlayer):
+            def deliver(self, message: SharedMessage) -> None:
+                raise RuntimeError("player bug")
+
+        harness = Harness("listen 1935;\nvhost __defaultVhost__ { }\n")
+        vhost = harness.holder.config.vhost("__defaultVhost__")
+        source = harness.hub.source(vhost, "live", "s")
+        source.publish(type("P", (), {"cid": 1, "close": lambda self, r: None})())
+        writers = [_Writer() for _ in range(3)]
+        players = [
+            cls(300 + i, vhost, 60000, writers[i], lambda: [], harness.clock)
+            for i, cls in enumerate([RtmpPlayer, Broken, RtmpPlayer])
+        ]
+        for player in players:
+            player.pauseProducing()  # stay on their own queues
+            harness.hub.attach(source, player)
+        for i in range(20):
+            source.on_message(_video(40 * i, key=i == 0))
+        self.assertTrue(players[1].closed)
+        self.assertEqual(len(players[0].queue), 20)
+        self.assertEqual(len(players[2].queue), 20)
+        self.assertIsNotNone(source.publisher)
+        failures = [
+            e for e in events if "log_failure" in e and "player bug" in str(e["log_failure"])
+        ]
+        self.assertEqual(len(failures), 1)
+        self.flushLoggedErrors(RuntimeError)

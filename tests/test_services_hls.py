@@ -351,3 +351,136 @@ class EndToEndTests(TestCase):
     def test_h264_only(self) -> Any:
         """Video-only H.264 plays."""
         return self.check("h264_only")
+
+
+_RELOAD_CONF = """listen 1935;
+vhost __defaultVhost__ {{ {extra} hls {{ enabled {hls}; hls_fragment {fragment}; hls_path {root}; }} }}
+"""
+
+
+class ReloadTests(SynchronousTestCase):
+    """
+    A reload starts, stops and restarts the HLS of a live stream without a
+    republish (SRS's ``SrsSource::on_reload_vhost_hls``): the hub's
+    :class:`~srstwist.services.hub.OutputsPerPublish` asks
+    :meth:`HlsService.output_for` again.
+    """
+
+    def setUp(self) -> None:
+        from srstwist.config.holder import ConfigHolder
+        from srstwist.services.hub import OutputsPerPublish, SourceHub
+
+        self.root = os.path.abspath(self.mktemp())
+        self.clock = Clock()
+        self.clock.advance(NOW)
+        self.service = HlsService(self.clock)
+        self.config = self.conf("off")
+        self.hub = SourceHub(ConfigHolder(self.config), self.clock)
+        self.hub.observe(OutputsPerPublish(self.hub, self.service.output_for))
+        vhost = self.config.vhost("__defaultVhost__")
+        assert vhost is not None
+        self.source = self.hub.source(vhost, "live", "s")
+        self.publisher = FakePublisher()
+        self.hub.publish(self.source, self.publisher, _REQUEST)
+        self.stream = av_stream(12)
+
+    def conf(self, hls: str, fragment: float = 2.0, extra: str = "") -> Any:
+        from srstwist.config.loader import load_config_text
+
+        text = _RELOAD_CONF.format(hls=hls, fragment=fragment, root=self.root, extra=extra)
+        return load_config_text(text, "t.conf")
+
+    def send(self, until: int, since: int = -1) -> None:
+        """Publish the messages of ``self.stream`` in [since, until)."""
+        for message in self.stream:
+            if since <= message.timestamp < until and (since < 0 or message.message_type_id != 18):
+                if since >= 0 and message.timestamp == 0:
+                    continue
+                self.source.on_message(
+                    SharedMessage(message.timestamp, message.message_type_id, message.payload)
+                )
+
+    def reload(self, hls: str, fragment: float = 2.0, extra: str = "") -> None:
+        self.config = self.conf(hls, fragment, extra)
+        self.hub.reconfigure(self.config)
+
+    def files(self) -> list[str]:
+        return sorted(os.listdir(os.path.join(self.root, "live")))
+
+    def playlist(self) -> str:
+        with open(os.path.join(self.root, "live", "s.m3u8")) as f:
+            return f.read()
+
+    def output(self) -> HlsOutput:
+        return self.service.outputs[("__defaultVhost__", "live", "s")]
+
+    def test_turned_on(self) -> None:
+        """
+        HLS turned on by a reload starts on the live stream from the GOP
+        cache (a keyframe), without a republish.
+        """
+        self.send(3000)
+        self.assertFalse(os.path.exists(self.root))
+        self.reload("on")
+        self.assertIn(self.output(), self.source.consumers)
+        self.send(9000, since=3000)
+        self.assertEqual(self.files(), ["s-0.ts", "s-1.ts", "s-2.ts", "s-3.ts.tmp", "s.m3u8"])
+        # The first segment starts at the GOP cache's keyframe (2 s).
+        self.assertEqual([s.duration for s in self.output().segmenter.segments], [2.0] * 3)
+        self.assertEqual(self.publisher.closed, [])
+
+    def test_turned_on_without_gop_cache(self) -> None:
+        """
+        Without a GOP cache, HLS turned on mid-GOP waits for the next
+        keyframe: its first segment starts there, not on a frame no player
+        can decode.
+        """
+        self.config = self.conf("off", extra="gop_cache off;")
+        self.hub.reconfigure(self.config)
+        self.send(3000)
+        self.reload("on", extra="gop_cache off;")
+        self.send(8500, since=3000)
+        self.assertEqual(self.files(), ["s-0.ts", "s-1.ts", "s-2.ts.tmp", "s.m3u8"])
+        self.assertEqual([s.duration for s in self.output().segmenter.segments], [2.0, 2.0])
+
+    def test_turned_off(self) -> None:
+        """
+        HLS turned off by a reload closes the open segment and ends the
+        playlist, as at unpublish; later messages write nothing.
+        """
+        self.reload("on")
+        self.send(5000)
+        self.reload("off")
+        self.assertEqual(self.files(), ["s-0.ts", "s-1.ts", "s-2.ts", "s.m3u8"])
+        self.assertTrue(self.playlist().endswith("#EXT-X-ENDLIST\n"))
+        self.assertNotIn(self.output(), self.source.consumers)
+        self.send(9000, since=5000)
+        self.assertEqual(self.files(), ["s-0.ts", "s-1.ts", "s-2.ts", "s.m3u8"])
+
+    def test_settings_changed(self) -> None:
+        """
+        New hls settings close the open segment and go on with the new
+        ones from the next keyframe; sequence numbers carry on.
+        """
+        self.reload("on")
+        self.send(5000)
+        self.reload("on", fragment=4.0)
+        self.assertEqual(self.files(), ["s-0.ts", "s-1.ts", "s-2.ts", "s-3.ts.tmp", "s.m3u8"])
+        # s-2 was cut by the reload at 5 s; s-3 starts at the next keyframe
+        # (6 s), not with the GOP cache (4 s) that s-2 holds already.
+        self.send(9500, since=5000)
+        self.assertEqual(len(self.output().segmenter.segments), 3)
+        self.send(12000, since=9500)
+        durations = [s.duration for s in self.output().segmenter.segments]
+        self.assertEqual(durations[:2], [2.0, 2.0])
+        self.assertEqual(durations[3:], [4.0])
+        self.assertEqual(self.output().segmenter.segments[-1].sequence, 3)
+
+    def test_unchanged(self) -> None:
+        """A reload that leaves hls alone does not cut the open segment."""
+        self.reload("on")
+        self.send(3000)
+        before = self.files()
+        self.reload("on", extra="mw_latency 100;")
+        self.assertEqual(self.files(), before)
+        self.assertEqual(self.source.consumers.count(self.output()), 1)

@@ -90,3 +90,112 @@ class OutputTests(SynchronousTestCase):
         self.hub.publish(source, _Publisher(), _REQUEST)
         self.assertEqual(source.consumers, [])
         self.flushLoggedErrors(RuntimeError)
+
+
+_TWO_VHOSTS = """listen 1935;
+vhost __defaultVhost__ { }
+vhost a.test { }
+"""
+
+
+class ReloadTests(SynchronousTestCase):
+    """
+    ``SourceHub.reconfigure`` and ``OutputsPerPublish.reconfigure``: the
+    outputs of live streams follow a reload (SRS's
+    ``SrsSource::on_reload_vhost_hls`` and siblings) without a republish.
+    """
+
+    def setUp(self) -> None:
+        self.config = load_config_text(_TWO_VHOSTS, "t.conf")
+        self.hub = SourceHub(ConfigHolder(self.config), Clock())
+        self.made: list[_Output] = []
+
+        def maker(source: Any, request: StreamRequest) -> _Output | None:
+            # "on" for a vhost whose gop_cache is on, for the test's sake.
+            if not source.vhost.gop_cache:
+                return None
+            output = _Output()
+            self.made.append(output)
+            return output
+
+        self.outputs = OutputsPerPublish(self.hub, maker)
+        self.hub.observe(self.outputs)
+
+    def live(self, vhost: str) -> Any:
+        found = self.config.vhost(vhost)
+        assert found is not None
+        source = self.hub.source(found, "live", "s")
+        self.hub.publish(source, _Publisher(), _REQUEST)
+        source.on_message(SharedMessage(0, 9, b"\x17\x01\x00\x00\x00x", 6))
+        return source
+
+    def reload(self, text: str) -> None:
+        self.config = load_config_text(text, "t.conf")
+        self.hub.reconfigure(self.config)
+
+    def test_removed_vhost_keeps_its_name(self) -> None:
+        """
+        A reload that removes a vhost leaves its live sources under their
+        own name (the controller closes them): they do not turn into
+        ``__defaultVhost__``, which ``ServerConfig.vhost`` falls back to.
+        """
+        source = self.live("a.test")
+        self.reload("listen 1935;\nvhost __defaultVhost__ { gop_cache off; }\n")
+        self.assertEqual(source.key, ("a.test", "live", "s"))
+        self.assertIs(self.hub.find("a.test", "live", "s"), source)
+        self.assertIn(self.made[0], source.consumers)
+
+    def test_unchanged(self) -> None:
+        """A reload that changes nothing of the vhost leaves its output alone."""
+        source = self.live("a.test")
+        self.reload(_TWO_VHOSTS + "# a comment moves nothing\n")
+        self.assertEqual(len(self.made), 1)
+        self.assertEqual(self.made[0].got, [0])
+        self.assertEqual(source.consumers, [self.made[0]])
+
+    def test_turned_off(self) -> None:
+        """An output the reload turns off is detached and closed."""
+        source = self.live("a.test")
+        self.reload("listen 1935;\nvhost __defaultVhost__ { }\nvhost a.test { gop_cache off; }\n")
+        self.assertEqual(self.made[0].got, [0, "closed"])
+        self.assertEqual(source.consumers, [])
+
+    def test_turned_on(self) -> None:
+        """
+        An output the reload turns on is attached to the live stream with
+        its replay (here the GOP cache), and detached at unpublish.
+        """
+        self.reload("listen 1935;\nvhost __defaultVhost__ { }\nvhost a.test { gop_cache off; }\n")
+        source = self.live("a.test")
+        self.assertEqual(self.made, [])
+        source.gop.enabled = True
+        source.on_message(SharedMessage(40, 9, b"\x17\x01\x00\x00\x00y", 6))
+        self.reload(_TWO_VHOSTS)
+        self.assertEqual(len(self.made), 1)
+        self.assertEqual(self.made[0].got, [40])
+        self.assertEqual(source.consumers, [self.made[0]])
+        self.hub.unpublish(source, source.publisher, _REQUEST)
+        self.assertEqual(source.consumers, [])
+
+    def test_settings_changed(self) -> None:
+        """
+        An output whose settings (its ``reload_key``) change is closed and
+        made again; other changes of the vhost leave it alone.
+        """
+        source = self.live("a.test")
+        first = self.made[0]
+        first.reload_key = lambda vhost: vhost.queue_length  # type: ignore[attr-defined]
+        self.reload(_TWO_VHOSTS.replace("a.test { }", "a.test { mw_latency 100; }"))
+        self.assertEqual(self.made, [first])
+        self.reload(_TWO_VHOSTS.replace("a.test { }", "a.test { queue_length 5; }"))
+        self.assertEqual(len(self.made), 2)
+        self.assertEqual(first.got, [0, "closed"])
+        self.assertEqual(source.consumers, [self.made[1]])
+
+    def test_not_published(self) -> None:
+        """Streams without a publisher get no output from a reload."""
+        self.reload("listen 1935;\nvhost __defaultVhost__ { }\nvhost a.test { gop_cache off; }\n")
+        source = self.live("a.test")
+        self.hub.unpublish(source, source.publisher, _REQUEST)
+        self.reload(_TWO_VHOSTS)
+        self.assertEqual(self.made, [])

@@ -1,7 +1,7 @@
 """
 Tests for :mod:`srstwist.stream.stats`: kbps sampling and the statistics registry
-behind ``/api/v1/vhosts``, ``streams`` and ``clients`` (reference
-``config-api-hooks.md`` §3.5.12-3.5.14, §3.6).
+behind ``/api/v1/vhosts``, ``streams`` and ``clients`` (SRS 2.0's
+``srs_app_statistic.cpp`` and ``srs_app_http_api.cpp``).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ _STREAM_KEYS = [
     "publish",
     "video",
     "audio",
+    "recording",
 ]
 _CLIENT_KEYS = [
     "id",
@@ -140,7 +141,10 @@ class KbpsTests(SynchronousTestCase):
 
 
 class CodecNameTests(SynchronousTestCase):
-    """The API names of H.264 profiles and levels and AAC object types (§3.5.13)."""
+    """
+    The API names of H.264 profiles and levels and AAC object types (SRS's
+    ``srs_kernel_codec.cpp``).
+    """
 
     def test_names(self) -> None:
         """Known values get SRS's names; anything else is ``Other``."""
@@ -262,9 +266,10 @@ class StatisticsLifecycleTests(SynchronousTestCase):
 
         self.stats.on_disconnect(107)
         self.assertEqual((vhost.clients, stream.clients, self.stats.client_count), (0, 0, 0))
-        # Stream and vhost objects stay listed (§3.6).
-        self.assertEqual([s.id for s in self.stats.streams()], [stream.id])
-        self.assertEqual([v.id for v in self.stats.vhosts()], [vhost.id])
+        # Unused, the stream is forgotten, and its vhost, which is not
+        # configured here (SRS 2.0 keeps both forever; issue 15).
+        self.assertEqual(list(self.stats.streams()), [])
+        self.assertEqual(list(self.stats.vhosts()), [])
 
     def test_republish_counted_once(self) -> None:
         """
@@ -354,8 +359,10 @@ class StatisticsLifecycleTests(SynchronousTestCase):
 
     def test_api_shapes(self) -> None:
         """
-        The vhost, stream and client objects have the reference's keys, in
-        order, with the reference's values, and serialize to JSON.
+        The vhost, stream and client objects have the keys of SRS's
+        ``SrsStatisticVhost::dumps``, ``SrsStatisticStream::dumps`` and
+        ``SrsStatisticClient::dumps``, in order, with SRS's values, and
+        serialize to JSON.
         """
         self._publisher()
         self.stats.on_video_info(
@@ -423,6 +430,7 @@ class StatisticsLifecycleTests(SynchronousTestCase):
                 "publish": {"active": True, "cid": 107},
                 "video": {"codec": "H264", "profile": "High", "level": "3.1"},
                 "audio": None,
+                "recording": False,
             },
         )
         self.assertEqual(streams[1]["publish"], {"active": False, "cid": -1})
@@ -460,6 +468,7 @@ class StatisticsLifecycleTests(SynchronousTestCase):
 
     def test_audio_api_shape(self) -> None:
         """The ``audio`` object uses SRS's singular ``channel`` key."""
+        self.stats.stream("v", "live", "s", _T0)
         self.stats.on_audio_info("v", "live", "s", AudioInfo("AAC", 44100, 2, "LC"), _T0)
         [stream] = self.stats.api_streams(_T0)
         self.assertEqual(
@@ -486,3 +495,87 @@ class StatisticsLifecycleTests(SynchronousTestCase):
             )
         self.assertEqual([c["id"] for c in self.stats.api_clients(_T0)], list(range(101, 111)))
         self.assertEqual(len(self.stats.api_clients(_T0, limit=50)), 20)
+
+
+class ForgettingTests(SynchronousTestCase):
+    """
+    Issue 15, item 4: a stream is forgotten once it has neither publisher
+    nor client, with its vhost unless that vhost is configured; ids are
+    never reused.
+    """
+
+    def play(self, stats: Statistics, cid: int, stream: str, vhost: str = "__defaultVhost__") -> None:
+        stats.on_client(
+            cid, vhost=vhost, app="live", stream=stream, ip="10.0.0.9",
+            client_type=CLIENT_PLAY, now=_T0,
+        )  # fmt: skip
+
+    def test_players_of_many_names(self) -> None:
+        """1500 players of 1500 names that never existed leave nothing behind."""
+        stats = Statistics(first_id=1000)
+        stats.keep_vhost = lambda name: name == "__defaultVhost__"
+        seen: set[int] = set()
+        for cid in range(1500):
+            self.play(stats, cid, f"s{cid}")
+            [stream] = stats.streams()
+            self.assertNotIn(stream.id, seen)
+            seen.add(stream.id)
+            stats.on_disconnect(cid)
+        self.assertEqual(list(stats.streams()), [])
+        self.assertEqual(stats.api_streams(_T0), [])
+        # The configured vhost is kept, with its one id.
+        self.assertEqual([v.name for v in stats.vhosts()], ["__defaultVhost__"])
+
+    def test_unconfigured_vhost_forgotten(self) -> None:
+        """A vhost entry made only for a request goes with its last stream."""
+        stats = Statistics(first_id=1000)
+        stats.keep_vhost = lambda name: False
+        self.play(stats, 1, "a", vhost="gone.com")
+        [vhost] = stats.vhosts()
+        stats.on_disconnect(1)
+        self.assertEqual(list(stats.vhosts()), [])
+        self.assertIsNone(stats.vhost_by_id(vhost.id))
+
+    def test_kept_while_used(self) -> None:
+        """
+        A published stream stays without players, a played one while a
+        player is left; forgotten, it comes back with a new id.
+        """
+        stats = Statistics(first_id=1000)
+        stats.on_client(
+            7, vhost="__defaultVhost__", app="live", stream="s", ip="10.0.0.1",
+            client_type=CLIENT_FMLE_PUBLISH, now=_T0,
+        )  # fmt: skip
+        stats.on_publish("__defaultVhost__", "live", "s", 7, _T0)
+        self.play(stats, 8, "s")
+        self.play(stats, 9, "s")
+        [stream] = stats.streams()
+        stats.on_disconnect(8)
+        stats.on_disconnect(9)
+        self.assertIs(stats.stream_by_id(stream.id), stream)
+        stats.on_unpublish("__defaultVhost__", "live", "s", _T0)
+        self.assertIs(stats.stream_by_id(stream.id), stream)  # the publisher is still a client
+        stats.on_disconnect(7)
+        self.assertIsNone(stats.stream_by_id(stream.id))
+        self.assertEqual(list(stats.streams()), [])
+        # The vhost was not configured (no predicate): forgotten too.
+        self.assertEqual(list(stats.vhosts()), [])
+        self.play(stats, 10, "s")
+        [again] = stats.streams()
+        self.assertGreater(again.id, stream.id)
+        self.assertGreater(again.vhost.id, stream.vhost.id)
+
+    def test_client_moving_leaves_old_stream(self) -> None:
+        """A client that moves to another stream takes the old one's last count away."""
+        stats = Statistics(first_id=1000)
+        self.play(stats, 5, "a")
+        self.play(stats, 5, "b")
+        self.assertEqual([s.name for s in stats.streams()], ["b"])
+
+    def test_codec_info_of_unknown_stream_ignored(self) -> None:
+        """Codec info for a stream no one uses creates no entry."""
+        stats = Statistics(first_id=1000)
+        stats.on_video_info("__defaultVhost__", "live", "x", VideoInfo("H264", "High", "3.1"), _T0)
+        stats.on_audio_info("__defaultVhost__", "live", "x", AudioInfo("AAC", 44100, 2, "LC"), _T0)
+        stats.on_unpublish("__defaultVhost__", "live", "x", _T0)
+        self.assertEqual((list(stats.streams()), list(stats.vhosts())), ([], []))

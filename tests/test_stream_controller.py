@@ -420,3 +420,60 @@ def _asdict(request: StreamRequest) -> dict[str, Any]:
     import dataclasses
 
     return dataclasses.asdict(request)
+
+
+class ForgettingTests(SynchronousTestCase):
+    """
+    Issue 15, item 4: the statistics forget a stream once it has no
+    publisher and no client, whatever front end went through the controller.
+    """
+
+    def setUp(self) -> None:
+        self.harness = Harness(_CONF)
+        self.hooks = RecordingHooks()
+        self.harness.controller.hooks = self.hooks
+        self.controller = self.harness.controller
+        self.stats = self.controller.stats
+
+    def play(self, cid: int, stream: str) -> tuple[IClientHandle, IPlayLease]:
+        import dataclasses
+
+        handle = self.controller.client(cid, "10.0.0.8")
+        request = dataclasses.replace(_publish_request(stream), client_type="rtmp-play")
+        admitted: list[Admission] = []
+        handle.admit(request, Stage.PLAY).addCallback(admitted.append)
+        return handle, handle.play(admitted[0], RecordingConsumer())
+
+    def test_players_of_many_names(self) -> None:
+        """1500 players of 1500 streams that never existed leave no entry, no source."""
+        ids: set[int] = set()
+        for cid in range(2000, 3500):
+            handle, lease = self.play(cid, f"nobody{cid}")
+            [stream] = self.stats.streams()
+            ids.add(stream.id)
+            lease.end("client closed")
+            handle.close()
+        self.assertEqual(len(ids), 1500)
+        self.assertEqual(list(self.stats.streams()), [])
+        self.assertEqual(self.harness.hub.sources, {})
+        # The configured vhost stays, under its one id.
+        self.assertEqual([v.name for v in self.stats.vhosts()], ["__defaultVhost__"])
+        self.assertEqual(self.hooks.events().count("on_stop"), 1500)
+
+    def test_published_stream_kept_until_unpublished(self) -> None:
+        """Players leaving a live stream leave its entry; the publisher leaving removes it."""
+        publisher = MemoryPublisher(self.controller.client(900, "10.0.0.5"))
+        publisher.start(_publish_request("live1"))
+        handle, lease = self.play(901, "live1")
+        [stream] = self.stats.streams()
+        lease.end("client closed")
+        handle.close()
+        self.assertIs(self.stats.stream_by_id(stream.id), stream)
+        publisher.close("done")
+        self.assertIsNone(self.stats.stream_by_id(stream.id))
+        self.assertEqual(list(self.stats.streams()), [])
+        # Published again, it is a new entry with a new id.
+        again = MemoryPublisher(self.controller.client(902, "10.0.0.5"))
+        again.start(_publish_request("live1"))
+        [renewed] = self.stats.streams()
+        self.assertGreater(renewed.id, stream.id)

@@ -68,11 +68,11 @@ class OptionsTests(SynchronousTestCase):
 
     def test_test_flag_ok(self) -> None:
         """--test on a good config prints the verdict and exits 0."""
-        path = self.conf("listen 1935;\nvhost v { dvr { enabled on; } }\n")
+        path = self.conf("listen 1935;\nvhost v { hds { enabled on; } }\n")
         error = self.assertRaises(SystemExit, tap.Options().parseOptions, ["--test", "-c", path])
         self.assertEqual(error.code, 0)
         self.assertIn("is ok", self.stdout.getvalue())
-        self.assertIn("not supported yet: vhost.dvr", self.stdout.getvalue())
+        self.assertIn("not supported yet: vhost.hds", self.stdout.getvalue())
 
     def test_test_flag_invalid(self) -> None:
         """--test on a broken config prints file:line and exits 1."""

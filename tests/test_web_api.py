@@ -254,9 +254,8 @@ class IndexTests(ApiTestCase):
             self.assertIs(features[name], is_built(path), name)
         for name, value in BUILD_FEATURES.items():
             self.assertIs(features[name], value, name)
-        # Not built today, though SRS's default build has them.
-        for name in ("dvr", "hds", "transcode", "ingest"):
-            self.assertIs(features[name], False, name)
+        # Not built today, though SRS's default build has it.
+        self.assertIs(features["hds"], False)
 
     def test_features_derived(self) -> None:
         """``built_features`` turns each directive flag on only when its path is built."""
@@ -424,6 +423,23 @@ class StreamTests(ApiTestCase):
         """DELETE on a stream is 405 (SRS never answers: a Bug)."""
         code, _, body = self.request("DELETE", "/api/v1/streams/1002")
         self.assertEqual((code, json.loads(body)), (405, {"code": 3011}))
+
+    def test_forgotten(self) -> None:
+        """
+        Once its publisher and players are gone, the stream's id is code
+        2048 and the lists are empty; so is its vhost's, not configured
+        here (issue 15, item 4).
+        """
+        stats = self.fixture.stats
+        stats.on_disconnect(202)
+        stats.on_unpublish("__defaultVhost__", "live", "livestream", _T0)
+        self.assertEqual(len(self.get_json("/api/v1/streams/")["streams"]), 1)
+        stats.on_disconnect(201)
+        self.assertEqual(self.get_json("/api/v1/streams/1002"), {"code": 2048})
+        self.assertEqual(self.get_json("/api/v1/streams/")["streams"], [])
+        self.assertEqual(self.get_json("/api/v1/vhosts/1001"), {"code": 2048})
+        self.assertEqual(self.get_json("/api/v1/vhosts/")["vhosts"], [])
+        self.assertEqual(self.get_json("/api/v1/clients/")["clients"], [])
 
 
 class ClientTests(ApiTestCase):
@@ -605,17 +621,19 @@ class SiteTests(SynchronousTestCase):
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 "))
 
     def test_undeclared_over_limit(self) -> None:
-        """A chunked body past the limit is cut off and answered 413 with code 4003."""
+        """
+        A chunked body gets 413 and the connection closes the moment it
+        passes the API's limit, before the chunk ends (issue 15, item 2).
+        """
         transport, channel = self.connect()
-        chunk = b"x" * (API_MAX_BODY + 1)
         channel.dataReceived(
             b"POST /api/v1/versions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-            + b"%x\r\n" % len(chunk)
-            + chunk
-            + b"\r\n0\r\n\r\n"
+            + b"%x\r\n" % (API_MAX_BODY * 2)
+            + b"x" * (API_MAX_BODY + 1)
         )
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "))
-        self.assertIn(b'{"code":4003}', transport.value())
+        self.assertTrue(transport.disconnecting)
+        self.assertNotIn(b"version", transport.value())
 
 
 class ConsoleTests(ApiTestCase):

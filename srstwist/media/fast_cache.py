@@ -13,6 +13,13 @@ SRS's cache is a bucket, not a sliding window: when the span of what it
 holds passes N seconds it is emptied, keeping only the latest sequence
 headers, and fills again.  That is kept: a player therefore gets between
 0 and N seconds at once.
+
+Time is no bound when the publisher's timestamps never advance (issue 15),
+so the cache is emptied the same way when it holds more than N seconds at
+20 Mbit/s in payload bytes or N seconds at 1000 messages/s
+(:func:`srstwist.media.queue.default_limits`, at least one second's worth).
+
+This module imports nothing from Twisted.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ from typing import TYPE_CHECKING
 
 from zope.interface import implementer
 
+from srstwist.config.model import HttpRemuxConfig, VhostConfig
 from srstwist.interfaces import IStreamConsumer, Replay
 from srstwist.media.message import SharedMessage
+from srstwist.media.queue import default_limits
 
 if TYPE_CHECKING:
     from srstwist.media.source import Source
@@ -43,6 +52,14 @@ class AudioFastCache:
     replay = Replay.GOP
     sharing_key = None
 
+    @staticmethod
+    def reload_key(vhost: VhostConfig) -> HttpRemuxConfig:
+        """
+        What a reload must change for the hub to make this cache again
+        (``OutputsPerPublish.reconfigure``): the vhost's ``http_remux``.
+        """
+        return vhost.http_remux
+
     def __init__(
         self, seconds: float, cid: int = 0, on_unpublish: Callable[[], None] | None = None
     ) -> None:
@@ -53,8 +70,13 @@ class AudioFastCache:
         self.cid = cid
         self._on_unpublish = on_unpublish
         self._max_ms = int(seconds * 1000)
+        #: The payload bytes and message count past which the cache empties.
+        self.max_bytes, self.max_count = default_limits(max(seconds, 1.0))
         self._messages: list[SharedMessage] = []
+        self._bytes = 0
         self._first_av = -1
+        #: How many times the cache was emptied by a cap (not by time).
+        self.overflows = 0
 
     def messages(self) -> list[SharedMessage]:
         """What a new player gets first (a copy)."""
@@ -64,9 +86,13 @@ class AudioFastCache:
         if message.message_type_id not in (8, 9):
             return  # metadata comes with the headers a player gets anyway
         self._messages.append(message)
+        self._bytes += len(message.payload)
         if self._first_av < 0:
             self._first_av = message.timestamp
         if message.timestamp - self._first_av > self._max_ms:
+            self._empty()
+        elif self._bytes > self.max_bytes or len(self._messages) > self.max_count:
+            self.overflows += 1
             self._empty()
 
     def _empty(self) -> None:
@@ -76,17 +102,20 @@ class AudioFastCache:
             if message.is_sequence_header:
                 kept[message.message_type_id] = message
         self._messages = [kept[t] for t in (9, 8) if t in kept]
+        self._bytes = sum(len(m.payload) for m in self._messages)
         self._first_av = -1
 
     def publisher_changed(self, publishing: bool) -> None:
         if not publishing:
             self._messages = []
+            self._bytes = 0
             self._first_av = -1
             if self._on_unpublish is not None:
                 self._on_unpublish()
 
     def close(self, reason: str) -> None:
         self._messages = []
+        self._bytes = 0
 
 
 class FastCaches:

@@ -2,28 +2,30 @@
 """
 One live stream: its publisher, its caches and its consumers.
 
-A L{Source} is SRS's C{SrsSource} (reference ``rtmp.md`` §7) without the
-I/O: the RTMP protocol hands it L{SharedMessage}s, it checks and caches them,
-and it passes each one, the same object, to every L{IStreamConsumer}.
+A :class:`Source` is SRS's ``SrsSource`` (``srs_app_source.cpp``) without the
+I/O: the RTMP protocol hands it :class:`SharedMessage` objects, it checks and
+caches them, and it passes each one, the same object, to every
+:class:`IStreamConsumer`.
 
-Per published message (§7.1): video with an unusable first byte is dropped
-(#421); an H.264 or AAC sequence header must parse, else the publisher is
-refused (L{SourceError}); metadata is rewritten as SRS does (C{duration}
-removed, server fields added, C{@setDataFrame} dropped) and cached; non-AAC
-audio's first packet stands in as the audio sequence header.  Then every
-consumer gets the message and the GOP cache keeps it.
+Per published message (``SrsSource::on_audio``, ``on_video``, ``on_meta_data``):
+video with an unusable first byte is dropped (#421); an H.264 or AAC sequence
+header must parse, else the publisher is refused (:class:`SourceError`);
+metadata is rewritten as SRS does (``duration`` removed, server fields added,
+``@setDataFrame`` dropped) and cached; non-AAC audio's first packet stands in
+as the audio sequence header.  Then every consumer gets the message and the
+GOP cache keeps it.
 
 A new consumer first gets the cached metadata, the audio then the video
-sequence header (#301) and the GOP cache (§7.2), so a player starts on a
-keyframe.  Consumers stay attached when the publisher leaves and continue
-with the next one (#454).
+sequence header (#301) and the GOP cache (``SrsSource::create_consumer``), so
+a player starts on a keyframe.  Consumers stay attached when the publisher
+leaves and continue with the next one (#454).
 
 Encoding once: before the fan-out the source stamps each message with
-C{stream_delta}, its timestamp minus the previous one on the same chunk
+``stream_delta``, its timestamp minus the previous one on the same chunk
 stream on the source's own corrected timeline.  A player's corrected
 timeline differs from the source's by a constant, so its deltas are the same
-and it can send the shared fmt-1 encoding (L{SharedMessage.delta_chunks});
-see L{srstwist.stream.rtmp_player}.
+and it can send the shared fmt-1 encoding (:meth:`SharedMessage.delta_chunks`);
+see :mod:`srstwist.stream.rtmp_player`.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from srstwist.media.mix import MixQueue
 
 __all__ = ["Source", "SourceError", "SourceBusy", "SERVER_INFO"]
 
-#: Properties SRS adds to published metadata (rtmp.md 7.1).
+#: Properties SRS adds to published metadata (``SrsSource::on_meta_data``).
 SERVER_INFO = {
     "server": "SRS/2.0.276(ZhouGuowen)",
     "srs_primary": "SRS/2.0release",
@@ -68,8 +70,8 @@ class Source:
     """
     A live stream, keyed by (vhost, app, stream).
 
-    @ivar codec_info: what the sequence headers said (C{video}: an
-        L{AvcConfig}, C{audio}: an L{AacConfig} or the sound format), for the
+    :ivar codec_info: what the sequence headers said (``video``: an
+        :class:`AvcConfig`, ``audio``: an :class:`AacConfig` or the sound format), for the
         statistics.
     """
 
@@ -80,17 +82,25 @@ class Source:
         stream: str,
         warn: Callable[[str], None] = lambda message: None,
         on_codec: Callable[[Source, str, Any, SharedMessage], None] = lambda *args: None,
+        on_consumer_error: Callable[[Source, IStreamConsumer, Exception], None] | None = None,
     ) -> None:
         """
-        @param warn: called with a message for problems that do not stop the
+        :param warn: called with a message for problems that do not stop the
             stream (this module is Twisted-free; the hub logs for it).
-        @param on_codec: called with (source, "video" or "audio", the parsed
+        :param on_codec: called with (source, "video" or "audio", the parsed
             configuration, the sequence header) when a sequence header
             parses, for the statistics.
+        :param on_consumer_error: called with (source, consumer, exception)
+            when a consumer's ``deliver`` or ``publisher_changed`` raises
+            during a fan-out (issue 15): the consumer is to be detached
+            (the hub logs the failure and detaches it); the fan-out goes on
+            with the others, so one broken consumer never drops the stream.
+            By default the source warns and detaches the consumer itself.
         """
         self.vhost = vhost
         self._warn = warn
         self._on_codec = on_codec
+        self._on_consumer_error = on_consumer_error
         self.app = app
         self.stream = stream
         self.publisher: IStreamPublisher | None = None
@@ -115,7 +125,7 @@ class Source:
 
     @property
     def url(self) -> str:
-        """C{vhost/app/stream}, as SRS names a stream in its logs."""
+        """``vhost/app/stream``, as SRS names a stream in its logs."""
         return f"{self.vhost.name}/{self.app}/{self.stream}"
 
     @property
@@ -138,9 +148,9 @@ class Source:
 
     def publish(self, publisher: IStreamPublisher) -> None:
         """
-        Make C{publisher} the one publisher.
+        Make ``publisher`` the one publisher.
 
-        @raise SourceBusy: another publisher holds the stream (SRS 1028);
+        :raises SourceBusy: another publisher holds the stream (SRS 1028);
             only the newcomer is refused.
         """
         if self.publisher is not None:
@@ -151,13 +161,13 @@ class Source:
         self._last_on_csid.clear()
         self._last_av_on_csid.clear()
         self._metadata_count = 0
-        for consumer in list(self.consumers):
-            consumer.publisher_changed(True)
+        self._tell_consumers(True)
 
     def unpublish(self, publisher: IStreamPublisher) -> None:
         """
-        C{publisher} stopped: clear the GOP cache, keep sequence headers and
-        metadata, let the next publisher in, keep the consumers (§7.10).
+        ``publisher`` stopped: clear the GOP cache, keep sequence headers and
+        metadata, let the next publisher in, keep the consumers
+        (``SrsSource::on_unpublish``).
         """
         if self.publisher is not publisher:
             return
@@ -165,15 +175,34 @@ class Source:
         self.gop.clear()
         if self._mix is not None:
             self._mix.clear()
+        self._tell_consumers(False)
+
+    def _tell_consumers(self, publishing: bool) -> None:
+        """``publisher_changed`` to every consumer, each failure isolated."""
         for consumer in list(self.consumers):
-            consumer.publisher_changed(False)
+            try:
+                consumer.publisher_changed(publishing)
+            except Exception as error:
+                self._consumer_failed(consumer, error)
+
+    def _consumer_failed(self, consumer: IStreamConsumer, error: Exception) -> None:
+        """
+        ``consumer`` raised ``error``: report it and detach it (see the
+        ``on_consumer_error`` parameter).
+        """
+        if self._on_consumer_error is not None:
+            self._on_consumer_error(self, consumer, error)
+        else:
+            self._warn(f"source {self.url}: consumer {consumer!r} failed, detached: {error!r}")
+        # Whatever the handler did, the consumer gets nothing more.
+        self.detach(consumer)
 
     # -- consumers ---------------------------------------------------------
 
     def attach(self, consumer: IStreamConsumer, replay: bool = True) -> None:
         """
-        Subscribe C{consumer}: it gets metadata, sequence headers and the GOP
-        cache now (unless C{replay} is false), then every live message.
+        Subscribe ``consumer``: it gets metadata, sequence headers and the GOP
+        cache now (unless ``replay`` is false), then every live message.
         """
         self.consumers.append(consumer)
         if replay:
@@ -198,9 +227,10 @@ class Source:
 
     def start_messages(self) -> list[SharedMessage]:
         """
-        What a new consumer gets first (§7.2): metadata, audio and video
-        sequence headers, then the GOP cache.  With ATC the headers are
-        stamped with the GOP's first timestamp (§7.6).
+        What a new consumer gets first (``SrsSource::create_consumer``):
+        metadata, audio and video sequence headers, then the GOP cache.  With
+        ATC the headers are stamped with the GOP's first timestamp (the same
+        function).
         """
         headers = self.header_messages()
         if self.atc and not self.gop.empty:
@@ -225,9 +255,10 @@ class Source:
 
     def on_message(self, message: SharedMessage) -> None:
         """
-        Take one message from the publisher (§7.1) and fan it out.
+        Take one message from the publisher (``SrsSource::on_audio``,
+        ``on_video``, ``on_meta_data``) and fan it out.
 
-        @raise SourceError: a sequence header or metadata that cannot be
+        :raises SourceError: a sequence header or metadata that cannot be
             used; the caller drops the publisher.
         """
         self.messages_in += 1
@@ -262,19 +293,48 @@ class Source:
         self._fan_out(message, deliver)
 
     def _fan_out(self, message: SharedMessage, deliver: bool) -> None:
-        """Stamp C{message}, give it to every consumer and to the GOP cache."""
+        """Stamp ``message``, give it to every consumer and to the GOP cache."""
         self._stamp(message)
         if deliver:
-            for consumer in self.consumers:
-                consumer.deliver(message)
+            # One try around the whole loop: free until a consumer raises;
+            # then the rest are served one by one (_fan_out_rest).
+            consumer = None
+            try:
+                for consumer in self.consumers:
+                    consumer.deliver(message)
+            except Exception as error:
+                self._fan_out_rest(message, consumer, error)
         if not message.is_sequence_header and message.message_type_id != MessageType.AMF0_DATA:
-            self.gop.cache(message)
+            if self.gop.cache(message):
+                self._warn(
+                    f"source {self.url}: GOP cache over {self.gop.max_bytes} bytes or "
+                    f"{self.gop.max_messages} messages without a keyframe: emptied, caching "
+                    f"resumes at the next keyframe"
+                )
+
+    def _fan_out_rest(
+        self, message: SharedMessage, failed: IStreamConsumer | None, error: Exception
+    ) -> None:
+        """
+        ``failed`` raised ``error`` on ``message``: detach it and give the
+        message to the consumers after it, isolating each.
+        """
+        consumers = self.consumers
+        index = next((i for i, c in enumerate(consumers) if c is failed), len(consumers))
+        rest = consumers[index + 1 :]
+        if failed is not None:
+            self._consumer_failed(failed, error)
+        for consumer in rest:
+            try:
+                consumer.deliver(message)
+            except Exception as later:
+                self._consumer_failed(consumer, later)
 
     def _stamp(self, message: SharedMessage) -> None:
         """
-        Set C{stream_delta} from the source's corrected timeline.
+        Set ``stream_delta`` from the source's corrected timeline.
 
-        With C{time_jitter full} a player's A/V timestamps are the source's
+        With ``time_jitter full`` a player's A/V timestamps are the source's
         plus a constant, but metadata is stamped 0 for everyone: a delta
         from or to a metadata message differs between players, so it is
         left unset and nobody shares that encoding.
@@ -300,7 +360,7 @@ class Source:
         """
         Record a parsed sequence header's codec; whether players get it
         (not when it repeats the previous one byte for byte and
-        C{reduce_sequence_header} is on).
+        ``reduce_sequence_header`` is on).
         """
         self.codec_info[kind] = config
         self._on_codec(self, kind, config, header)
@@ -353,7 +413,7 @@ class Source:
     # -- lifecycle ---------------------------------------------------------
 
     def reconfigure(self, vhost: VhostConfig) -> None:
-        """Apply a reloaded vhost config (§2.7's reload column)."""
+        """Apply a reloaded vhost config (SRS's ``SrsSource::on_reload_vhost_*``)."""
         if vhost.gop_cache != self.vhost.gop_cache:
             self.gop.enabled = vhost.gop_cache
         if vhost.atc != self.vhost.atc:

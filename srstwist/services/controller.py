@@ -25,6 +25,8 @@ decides and ``DNSProtocol`` frames).
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application import service
@@ -44,7 +46,7 @@ from srstwist.codec.hooks import (
     on_unpublish_payload,
 )
 from srstwist.config.holder import ConfigHolder
-from srstwist.config.model import VhostConfig
+from srstwist.config.model import ServerConfig, VhostConfig
 from srstwist.interfaces import (
     IClientHandle,
     IHookClient,
@@ -56,6 +58,7 @@ from srstwist.interfaces import (
     Stage,
 )
 from srstwist.media.message import SharedMessage
+from srstwist.media.rate import RateMeter
 from srstwist.media.source import Source, SourceBusy
 from srstwist.services.hub import SourceHub
 from srstwist.stream.admission import AccessDenied, Admission, check_request
@@ -118,13 +121,106 @@ class StreamController(service.Service):
         self.holder = holder
         self.clock = clock
         self.hooks = hooks
+        #: Every client handle not yet garbage (closed ones are skipped), for
+        #: :meth:`close_vhost`.
+        self._handles: weakref.WeakSet[ClientHandle] = weakref.WeakSet()
+        #: Closes the connection of a cid at once (``None``: the sibling
+        #: service named ``listeners``'s ``kick``, if any), for players and
+        #: clients between connect and publish or play.
+        self.disconnect: Callable[[int, str], object] | None = None
 
     @property
     def stats(self) -> Any:
         return self.hub.stats
 
     def client(self, cid: int, ip: str) -> ClientHandle:
-        return ClientHandle(self, cid, ip)
+        handle = ClientHandle(self, cid, ip)
+        self._handles.add(handle)
+        return handle
+
+    # -- reload ------------------------------------------------------------
+
+    def reconfigure(self, config: ServerConfig) -> None:
+        """
+        A reload (:meth:`srstwist.services.server.SrsService.reload`, before
+        the holder has the new config): the clients of every vhost it
+        removes or disables are closed (SRS's
+        ``SrsRtmpConn::on_reload_vhost_removed``).
+
+        Nothing else is done to admitted clients: ``security``, ``refer``
+        and ``http_hooks`` judge the next admission only, as in SRS 2.0
+        (each admission reads the config in force).
+        """
+        names = {vhost.name for vhost in config.vhosts if vhost.enabled}
+        for name in sorted(self._vhosts_in_use() - names):
+            self.close_vhost(name, f"vhost {name} removed or disabled by reload")
+
+    def _vhosts_in_use(self) -> set[str]:
+        found: set[str] = set()
+        for handle in list(self._handles):
+            if handle.closed:
+                continue
+            found.update(lease.vhost.name for lease in handle._leases)
+            if handle._connected is not None:
+                found.add(handle._connected[1].name)
+        return found
+
+    def close_vhost(self, name: str, reason: str) -> int:
+        """
+        Close every client of the vhost ``name``, with one log line each:
+        publishers through their ``close`` (the stream is unpublished, its
+        outputs end as at any unpublish), players and clients that only
+        connected through :attr:`disconnect`.  Streams of other vhosts are
+        untouched.
+
+        Without a way to disconnect, a player is stopped and its lease
+        ended, so that it gets nothing more; its connection is left to
+        close.
+
+        :return: how many clients were closed.
+        """
+        disconnect = self._disconnector()
+        closed = 0
+        for handle in sorted(self._handles, key=lambda h: h.cid):
+            if handle.closed:
+                continue
+            leases = [lease for lease in handle._leases if lease.vhost.name == name]
+            connected = handle._connected is not None and handle._connected[1].name == name
+            if not leases and not connected:
+                continue
+            closed += 1
+            url = leases[0].source.url if leases else f"{name}/{handle._connected[0].app}"  # type: ignore[index]
+            self.log.info(
+                "vhost {vhost} removed or disabled by reload, close client url={url}",
+                vhost=name,
+                url=url,
+                cid=handle.cid,
+            )
+            publishing = [lease for lease in leases if isinstance(lease, PublishLease)]
+            if publishing:
+                for lease in publishing:
+                    lease.publisher.close(reason)
+                continue
+            if disconnect is not None and disconnect(handle.cid, reason):
+                continue
+            for lease in leases:
+                assert isinstance(lease, PlayLease)
+                lease.consumer.close(reason)
+                lease.end(reason)
+        return closed
+
+    def _disconnector(self) -> Callable[[int, str], object] | None:
+        if self.disconnect is not None:
+            return self.disconnect
+        parent = self.parent
+        if parent is None:
+            return None
+        try:
+            listeners = parent.getServiceNamed("listeners")  # type: ignore[attr-defined]
+        except KeyError:
+            return None
+        kick: Callable[[int, str], object] | None = getattr(listeners, "kick", None)
+        return kick
 
     def is_live(self, vhost: str, app: str, stream: str) -> bool:
         source = self.hub.find(vhost, app, stream)
@@ -306,7 +402,9 @@ class PublishLease:
     A publisher's hold on its source.  It also watches the publisher's
     pace: nothing within ``publish_1stpkt_timeout`` of the publish, or
     within ``publish_normal_timeout`` of the last message, closes it
-    (SRS's ``SrsRtmpConn::do_publishing``).
+    (SRS's ``SrsRtmpConn::do_publishing``); so does a flood, more than
+    10000 messages/s or 50 MB/s for 3 s (:class:`~srstwist.media.rate.RateMeter`,
+    issue 15), which no real stream sends and SRS 2.0 does not refuse.
     """
 
     log = Logger()
@@ -331,6 +429,8 @@ class PublishLease:
         self._clock = clock
         self._last_message: float | None = None
         self._timer: IDelayedCall | None = clock.callLater(self._first_timeout, self._check_pace)
+        self._rate = RateMeter()
+        self._flooding = False
 
     def deliver(self, message: SharedMessage) -> None:
         # The hot path of every publisher: one clock read, then the source.
@@ -339,7 +439,31 @@ class PublishLease:
             # From the first message on, the normal timeout applies.
             self._reschedule(self._normal_timeout)
         self._last_message = now
+        # RateMeter.feed, inlined: two additions, one comparison.
+        rate = self._rate
+        rate.messages += 1
+        rate.bytes += len(message.payload)
+        if now >= rate.due and self._over_rate(now):
+            return
         self.source.on_message(message)
+
+    def _over_rate(self, now: float) -> bool:
+        """
+        Judge the rate meter's bucket; a flood closes the publisher, and
+        whatever it still sends is dropped.
+        """
+        if self._flooding:
+            return True
+        if not self._rate.judge(now):
+            return False
+        self._flooding = True
+        self._rate.due = float("-inf")  # every later message comes back here
+        reason = f"publisher flood: {self._rate.describe()}; closing"
+        self.log.warn(
+            "publish {url}: {reason}", url=self.source.url, reason=reason, cid=self._client.cid
+        )
+        self.publisher.close(reason)
+        return True
 
     def _reschedule(self, delay: float) -> None:
         if self._timer is not None and self._timer.active():

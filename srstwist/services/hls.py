@@ -6,14 +6,15 @@ HLS output: the stream consumer that writes segments and playlists to disk.
 the messages the source delivers and carries out its events under
 ``hls_path``: segments are written to ``<name>.tmp`` and renamed when
 finished, the playlist is written to ``<name>.temp`` and renamed over the
-old one (``media.md`` 4.7), segments that leave the window are deleted
+old one (``SrsHlsMuxer::refresh_m3u8``), segments that leave the window are deleted
 with ``hls_cleanup on``, and with ``hls_dispose N`` everything is deleted N
 seconds after unpublish (and at shutdown, SRS #865).  Each finished segment
 is reported through the optional ``notify(event, payload)`` callable, for
-the on_hls and on_hls_notify hooks (``media.md`` 4.12).
+the on_hls and on_hls_notify hooks (``SrsDvrAsyncCallOnHls`` and
+``SrsDvrAsyncCallOnHlsNotify`` in ``srs_app_hls.cpp``).
 
-Errors obey ``hls_on_error`` (#264, ``media.md`` 4.10), with this
-output's meaning of each value:
+Errors obey ``hls_on_error`` (SRS #264; ``SrsSource::on_audio_imp`` and
+``on_video_imp``), with this output's meaning of each value:
 
 * ``ignore``: log, close what can be closed, and stop HLS for this
   stream until the next publish;
@@ -88,6 +89,15 @@ class HlsOutput:
     replay = Replay.GOP
     sharing_key = None
 
+    @staticmethod
+    def reload_key(vhost: VhostConfig) -> tuple[HlsConfig, bool]:
+        """
+        What a reload must change for this output to restart (see
+        :class:`srstwist.services.hub.OutputsPerPublish`): the ``hls``
+        section and ``publish { parse_sps }``.
+        """
+        return (vhost.hls, vhost.publish.parse_sps)
+
     def __init__(
         self,
         vhost: str,
@@ -115,6 +125,15 @@ class HlsOutput:
         self._file_path = ""
         self._dispose_call: IDelayedCall | None = None
         self._logged: set[str] = set()
+        #: Joined a live stream (:meth:`join_live`): frames are dropped
+        #: until the first video keyframe, and those this output muxed
+        #: already (up to ``_floor``) are not muxed again.
+        self._awaiting_keyframe = False
+        self._has_video = False
+        self._floor: int | None = None
+        #: The publisher's cid and the timestamp of the last audio or
+        #: video message muxed.
+        self._last_media: tuple[int, int] | None = None
 
     @property
     def segmenter(self) -> HlsSegmenter:
@@ -182,12 +201,54 @@ class HlsOutput:
         )
         self._apply(events)
 
+    def join_live(self) -> None:
+        """
+        This output was started on a stream already live (a reload turned
+        HLS on or changed its settings): start the first segment on a
+        video keyframe.  The GOP cache replayed at attach begins with one;
+        without a GOP cache the frames before the next keyframe (and the
+        audio among them, when the stream has video) are dropped, where
+        SRS would open the segment on whatever frame comes next.
+        """
+        self._awaiting_keyframe = True
+        self._has_video = False
+        last = self._last_media
+        self._floor = last[1] if last is not None and last[0] == self.cid else None
+
+    def _before_keyframe(self, message: MediaMessage) -> bool:
+        """
+        While :meth:`join_live` waits: whether ``message`` is dropped,
+        being older than what this output muxed of the same publish (a
+        restart gets the GOP cache again) or before the first keyframe.
+        Sequence headers and metadata pass.
+        """
+        kind, payload = message.message_type_id, message.payload
+        if kind not in (8, 9) or len(payload) < 2:
+            return False
+        header = payload[1] == 0 and (
+            (kind == 9 and payload[0] & 0x0F == 7) or (kind == 8 and payload[0] >> 4 == 10)
+        )
+        if header:
+            self._has_video = self._has_video or kind == 9
+            return False
+        if self._floor is not None:
+            if message.timestamp <= self._floor:
+                return True
+            self._floor = None
+        if kind == 9:
+            if payload[0] >> 4 == 1:
+                self._awaiting_keyframe = False
+                return False
+            return True
+        return self._has_video
+
     def stop(self) -> None:
         """
         The publisher stopped: close the segment, write the final playlist,
         and schedule ``hls_dispose``.
         """
         self._muxing = False
+        self._awaiting_keyframe = False
         if self._segmenter.publishing:
             self._apply(self._segmenter.on_unpublish(), quiet=True)
             self.log.info(
@@ -233,6 +294,10 @@ class HlsOutput:
     def deliver(self, message: MediaMessage) -> None:
         if not self._muxing:
             return
+        if self._awaiting_keyframe and self._before_keyframe(message):
+            return
+        if message.message_type_id in (8, 9):
+            self._last_media = (self.cid, message.timestamp)
         try:
             events = self._segmenter.on_message(message, self._clock.seconds())
         except HlsError as error:
@@ -247,6 +312,10 @@ class HlsOutput:
             self.start(self._vhost_config, self.cid, self._disconnect)
 
     def close(self, reason: str) -> None:
+        """
+        Server shutdown, or a reload that turns HLS off or restarts it:
+        close the segment and end the playlist, as at unpublish.
+        """
         if self._segmenter.publishing:
             self.stop()
 

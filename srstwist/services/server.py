@@ -2,7 +2,7 @@
 """
 The service tree that ``twistd srs`` runs, and its reload.
 
-L{buildService} makes one L{SrsService} whose children are ordered so that
+:func:`buildService` makes one :class:`SrsService` whose children are ordered so that
 reverse order is the right shutdown order::
 
     log          first up, last down: every other service's last words get logged
@@ -14,14 +14,17 @@ reverse order is the right shutdown order::
     hooks        the HTTP hook client (its own connection pool, closed on stop)
     controller   admission, hooks, leases: what every front end goes through
     hls          HLS writers (attached to sources by the hub at publish)
+    dvr          DVR recorders (the same; closes every open file at stop)
+    ingest       the ingest ffmpegs (services/ffmpeg)
+    transcode    the transcode ffmpegs, started at publish (services/ffmpeg)
     heartbeat    the periodic heartbeat POST (when enabled)
     listeners    last up, first down: stop accepting, close connections
 
 Shutdown stops the children one at a time in reverse order, each bounded by
-L{CHILD_STOP_TIMEOUT}, so SIGTERM finishes in a few seconds whatever a child
-does.  SIGHUP reloads (L{SrsService.reload}): the file is parsed again; an
+:data:`CHILD_STOP_TIMEOUT`, so SIGTERM finishes in a few seconds whatever a child
+does.  SIGHUP reloads (:meth:`SrsService.reload`): the file is parsed again; an
 invalid file is logged with its file:line and the old config stays in force;
-a valid one goes to every child's C{reconfigure}.  Unlike SRS 2.0, no reload
+a valid one goes to every child's ``reconfigure``.  Unlike SRS 2.0, no reload
 path shuts the server down.
 """
 
@@ -38,7 +41,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from srstwist import SRS_COMPAT_VERSION, __version__
-from srstwist.codec.hooks import on_hls_payload
+from srstwist.codec.hooks import on_dvr_payload, on_hls_payload
 from srstwist.config.holder import ConfigHolder
 from srstwist.config.loader import load_config
 from srstwist.config.model import ServerConfig
@@ -47,7 +50,9 @@ from srstwist.config.support import unsupported_directives
 from srstwist.protocols.rtmp import RtmpServerFactory
 from srstwist.services.asprocess import ParentWatchService
 from srstwist.services.controller import StreamController
+from srstwist.services.ffmpeg import FfmpegService, IngestService, TranscodeService
 from srstwist.services.heartbeat import HeartbeatService
+from srstwist.services.dvr import DvrService
 from srstwist.services.hls import HlsService
 from srstwist.services.hooks import HookClient
 from srstwist.services.hub import OutputsPerPublish, SourceHub
@@ -73,7 +78,7 @@ CHILD_STOP_TIMEOUT = 5.0
 #: value at net.core.somaxconn.
 LISTEN_BACKLOG = 1024
 
-#: Directives that only take effect at start (reference §1.9).
+#: Directives that only take effect at start (SRS 2.0's ``SrsConfig::reload_conf`` skips them).
 _RESTART_ONLY = ("daemon", "work_dir", "asprocess", "stream_casters")
 
 
@@ -211,8 +216,8 @@ class SrsService(service.MultiService):
         """
         Re-read the config file and apply it (SIGHUP).
 
-        @return: a Deferred firing with C{True} when the new config was
-            applied, C{False} when it was invalid and the old one kept.
+        :return: a Deferred firing with ``True`` when the new config was
+            applied, ``False`` when it was invalid and the old one kept.
         """
         self.log.info("reload: reading {path}", path=self.config.filename)
         try:
@@ -252,14 +257,14 @@ def ensure_open_file_limit(
     setrlimit: Callable[[int, tuple[int, int]], None] = resource.setrlimit,
 ) -> int:
     """
-    Make room for C{max_connections} sockets in the open-file limit.
+    Make room for ``max_connections`` sockets in the open-file limit.
 
-    SRS refuses to start when C{max_connections} exceeds the limit
-    (reference §1.4) and tells the user to run C{ulimit -HSn}.  We raise the
+    SRS refuses to start when ``max_connections`` exceeds the limit
+    (``SrsConfig::check_config``) and tells the user to run ``ulimit -HSn``.  We raise the
     soft limit as far as the hard limit allows, and warn when that is still
     too low, since a refused accept is better than a refused start.
 
-    @return: the soft limit in force afterwards.
+    :return: the soft limit in force afterwards.
     """
     needed = config.max_connections + len(config.listen) + _SPARE_DESCRIPTORS
     soft, hard = getrlimit(resource.RLIMIT_NOFILE)
@@ -328,6 +333,27 @@ def hls_notifier(
     return notify
 
 
+def dvr_notifier(holder: ConfigHolder, hooks: HookClient) -> Callable[[dict[str, Any]], None]:
+    """
+    What DVR calls when a file is closed: the vhost's ``on_dvr`` POST
+    (``SrsDvrAsyncCallOnDvr`` in ``srs_app_dvr.cpp``), with the publisher's
+    address and query as the output was started with.
+    """
+
+    def notify(payload: dict[str, Any]) -> None:
+        vhost = holder.config.vhost(payload["vhost"])
+        if vhost is None or not vhost.http_hooks.enabled or not vhost.http_hooks.on_dvr:
+            return
+        cid = payload["client_id"]
+        body = on_dvr_payload(
+            cid, payload["ip"], vhost.name, payload["app"], payload["stream"],
+            payload["param"], cwd=payload["cwd"], file=payload["file"],
+        )  # fmt: skip
+        hooks.notify("on_dvr", vhost.http_hooks.on_dvr, body, cid)
+
+    return notify
+
+
 def buildService(
     config: ServerConfig,
     reactor: Any,
@@ -338,13 +364,13 @@ def buildService(
     pid: int | None = None,
 ) -> SrsService:
     """
-    Build the whole server for C{config}.
+    Build the whole server for ``config``.
 
-    @param reactor: everything that schedules or listens uses this one.
-    @param config_path: the file to re-read on reload (absolute, so that a
-        C{work_dir} chdir does not lose it); defaults to C{config.filename}.
-    @param install_signals: handle SIGHUP while running (twistd only).
-    @param pid: the pid to write to the pid file (tests); defaults to ours.
+    :param reactor: everything that schedules or listens uses this one.
+    :param config_path: the file to re-read on reload (absolute, so that a
+        ``work_dir`` chdir does not lose it); defaults to ``config.filename``.
+    :param install_signals: handle SIGHUP while running (twistd only).
+    :param pid: the pid to write to the pid file (tests); defaults to ours.
     """
     main_cid = next_cid()
     holder = ConfigHolder(config)
@@ -372,6 +398,7 @@ def buildService(
     limit = ConnectionLimit(config.max_connections)
     kicker: list[ListenerGroup] = []
     sampler = SystemSampler(reactor, disks=lambda: holder.config.stats.disk)
+    ffmpegs: list[FfmpegService] = []
     api = HttpApi(
         stats,
         lambda: holder.config,
@@ -380,11 +407,26 @@ def buildService(
         reactor.seconds(),
         sampler=sampler,
         connections=lambda: limit.count,
+        ffmpegs=lambda: [info for group in ffmpegs for info in group.processes()],
     )
     sampler.setServiceParent(root)
     hls = HlsService(reactor, hls_notifier(holder, hooks), utc_time=config.utc_time)
     hls.setServiceParent(root)
     hub.observe(OutputsPerPublish(hub, hls.output_for))
+    dvr = DvrService(
+        reactor,
+        dvr_notifier(holder, hooks),
+        recording=lambda key, on: hub.stats.on_recording(*key, on),
+        utc_time=config.utc_time,
+    )
+    dvr.setServiceParent(root)
+    hub.observe(OutputsPerPublish(hub, dvr.output_for))
+    ingest = IngestService(config, reactor)
+    ingest.setServiceParent(root)
+    transcode = TranscodeService(config, reactor)
+    transcode.setServiceParent(root)
+    hub.observe(transcode)
+    ffmpegs.extend([ingest, transcode])
     heartbeat = HeartbeatService(hooks, lambda: holder.config, reactor, sampler, api.summaries)
     heartbeat.setName("heartbeat")
     heartbeat.setServiceParent(root)

@@ -2,15 +2,15 @@
 """
 One write per player per tick: the shared batch of a source's players.
 
-Every player of a source starts on its own queue (L{QueuedPlayer}): it gets
+Every player of a source starts on its own queue (:class:`QueuedPlayer`): it gets
 the metadata, sequence headers and GOP cache with its own timestamps.  Once
 a player has caught up (its queue is empty and its transport takes data)
-and its timestamps are the source's plus a constant, it is I{in step}: from
+and its timestamps are the source's plus a constant, it is *in step*: from
 then on the bytes it needs can be made once for every player in step.
 
-So a L{SharedBatch} collects the source's messages for one merged-write
+So a :class:`SharedBatch` collects the source's messages for one merged-write
 tick (``mw_latency``; every message with ``min_latency``), encodes them
-once, and writes the same C{bytes} object to every in-step player: per tick
+once, and writes the same ``bytes`` object to every in-step player: per tick
 one write per player, and no work per message and player at all.  Players
 that are not in step get each message on their own queue, as before.
 
@@ -19,10 +19,10 @@ the client paused, control messages written on its connection) or when a
 batch cannot be shared with it; it then continues on its own queue from
 exactly where the batch left it, and may rejoin later.
 
-Subclasses say what "in step" means for their protocol (L{_offset_of}) and
-how a batch becomes bytes (L{_send_batch}): RTMP players share fmt-1 chunk
-encodings (L{srstwist.stream.rtmp_batch}); HTTP-FLV players share FLV
-tags, one blob per timestamp offset (L{srstwist.stream.flv_batch}).
+Subclasses say what "in step" means for their protocol (:meth:`_offset_of`) and
+how a batch becomes bytes (:meth:`_send_batch`): RTMP players share fmt-1 chunk
+encodings (:mod:`srstwist.stream.rtmp_batch`); HTTP-FLV players share FLV
+tags, one blob per timestamp offset (:mod:`srstwist.stream.flv_batch`).
 """
 
 from __future__ import annotations
@@ -116,16 +116,55 @@ class SharedBatch:
     def deliver(self, message: SharedMessage) -> None:
         if self.in_step:
             self._pending.append(message)
-        for player in self.own:
-            player.deliver(message)
+        # One try around the whole loop (free until a player raises); then
+        # the rest are served one by one (issue 15: isolate members).
+        player = None
+        try:
+            for player in self.own:
+                player.deliver(message)
+        except Exception:
+            self._deliver_rest(message, player)
         if self._immediate:
             self.flush()
+
+    def _deliver_rest(self, message: SharedMessage, failed: Any) -> None:
+        """``failed`` raised: drop it, give ``message`` to the players after it."""
+        own = self.own
+        index = next((i for i, p in enumerate(own) if p is failed), len(own))
+        rest = own[index + 1 :]
+        self._member_failed(failed, "deliver")
+        for player in rest:
+            try:
+                player.deliver(message)
+            except Exception:
+                self._member_failed(player, "deliver")
+
+    def _member_failed(self, player: Any, what: str) -> None:
+        """
+        A member raised in ``what`` (called from an ``except`` block): log
+        it, remove it from the batch and close it; the others go on.
+        """
+        self.log.failure(
+            "player {player!r} of {url} failed in {what}: removed from the stream",
+            player=player,
+            url=self.source.url,
+            what=what,
+            cid=getattr(player, "cid", 0),
+        )
+        self.remove(player)
+        try:
+            player.close("internal error")
+        except Exception:
+            self.log.failure("closing the failed player {player!r} failed too", player=player)
 
     def publisher_changed(self, publishing: bool) -> None:
         if not publishing:
             self.flush()
         for player in list(self.own) + list(self.in_step):
-            player.publisher_changed(publishing)
+            try:
+                player.publisher_changed(publishing)
+            except Exception:
+                self._member_failed(player, "publisher_changed")
 
     def close(self, reason: str) -> None:
         players = list(self.own) + list(self.in_step)
@@ -142,12 +181,17 @@ class SharedBatch:
         """Send this tick's batch to the in-step players; let others join."""
         pending, self._pending = self._pending, []
         if pending and self.in_step:
-            self._send_batch(pending)
+            try:
+                self._send_batch(pending)
+            except Exception:
+                # The tick must go on for everyone: a LoopingCall that raises
+                # stops, and every player of the stream would starve.
+                self.log.failure("shared batch of {url} failed", url=self.source.url)
         self._timeline_state = self.source.timeline.state()
         self._join_ready()
 
     def _leave_with(self, player: IBatchMember, batch: list[SharedMessage]) -> None:
-        """Move C{player} to its own queue, giving it C{batch} there."""
+        """Move ``player`` to its own queue, giving it ``batch`` there."""
         offset = self.in_step.pop(player)
         player.leave_shared(self._timeline_state, offset)
         self.own.append(player)
@@ -158,10 +202,14 @@ class SharedBatch:
         if not self.source.chunk_stream_times:
             return  # nothing published yet: no timeline to be in step with
         joined = []
-        for player in self.own:
+        for player in list(self.own):
             # The tick is the merged write of own-queue players too: send
             # what they hold, then see whether they are in step.
-            player.drain()
+            try:
+                player.drain()
+            except Exception:
+                self._member_failed(player, "drain")
+                continue
             if not self.sharing or not player.can_share:
                 continue
             offset = self._offset_of(player)
@@ -178,5 +226,5 @@ class SharedBatch:
         raise NotImplementedError
 
     def _send_batch(self, batch: list[SharedMessage]) -> None:
-        """Give C{batch} to every in-step player (or move it to its own queue)."""
+        """Give ``batch`` to every in-step player (or move it to its own queue)."""
         raise NotImplementedError

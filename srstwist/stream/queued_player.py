@@ -4,16 +4,23 @@ What every player has in common, whatever it speaks: a bounded queue, a
 time-jitter correction of its own, merged writes, and push-producer
 back-pressure.
 
-RTMP players (L{srstwist.stream.rtmp_player}) and HTTP live players
-(L{srstwist.stream.http_player}) differ only in how a batch of queued messages becomes
+RTMP players (:mod:`srstwist.stream.rtmp_player`) and HTTP live players
+(:mod:`srstwist.stream.http_player`) differ only in how a batch of queued messages becomes
 bytes on their connection, so that is the one method they implement
-(L{QueuedPlayer.flush}).  The rest is the fan-out hot path and is written
-once, here (reference ``rtmp.md`` §7.4, §7.5, §7.7):
+(:meth:`QueuedPlayer.flush`).  The rest is the fan-out hot path and is written
+once, here (after SRS's ``SrsConsumer``, ``SrsMessageQueue`` and ``SrsRtmpJitter`` in
+``srs_app_source.cpp``, and the merged write of ``SrsRtmpConn::do_playing``):
 
-* L{QueuedPlayer.deliver} corrects the timestamp for this player and queues
+* :meth:`QueuedPlayer.deliver` corrects the timestamp for this player and queues
   the message.  The queue is bounded by ``queue_length`` seconds; past that
   it shrinks as SRS does, so a player that cannot keep up costs a bounded
-  amount of memory and never slows the publisher or anyone else.
+  amount of memory and never slows the publisher or anyone else.  Time is
+  no bound when timestamps stand still (issue 15), so the queue is also
+  capped by bytes and messages (:func:`srstwist.media.queue.default_limits`)
+  and may be charged to a stream's and the process's backlog budget
+  (:mod:`srstwist.stream.budget`), which skips the players furthest behind
+  to the next keyframe.  One warning is logged per shrink episode (until
+  the queue has been emptied again), not one per shrink.
 * While the transport is paused (its send buffer is full) nothing is
   written; the queue absorbs the difference until it shrinks.
 * Otherwise queued messages go out once more than 8 are queued and they
@@ -30,7 +37,7 @@ from twisted.logger import Logger
 from srstwist.config.model import VhostConfig
 from srstwist.media.jitter import TimeJitter
 from srstwist.media.message import SharedMessage
-from srstwist.media.queue import MessageQueue
+from srstwist.media.queue import OVER_BUDGET, SHRUNK_BYTES, SHRUNK_DURATION, MessageQueue
 from srstwist.stream.socket_send import DirectSend
 
 __all__ = ["QueuedPlayer", "BATCH_SIZE", "MERGED_WRITE_MESSAGES"]
@@ -43,10 +50,10 @@ MERGED_WRITE_MESSAGES = 8
 
 class QueuedPlayer:
     """
-    The queueing half of a player; subclasses write what L{flush} takes.
+    The queueing half of a player; subclasses write what :meth:`flush` takes.
 
-    @ivar queue: the player's L{MessageQueue} of (message, timestamp).
-    @ivar closed: set by L{stop}; a closed player takes nothing more.
+    :ivar queue: the player's :class:`MessageQueue` of (message, timestamp).
+    :ivar closed: set by :meth:`stop`; a closed player takes nothing more.
     """
 
     log = Logger()
@@ -75,6 +82,9 @@ class QueuedPlayer:
         self.bytes_sent = 0
         #: The connection's statistics entry (its bytes_sent is kept here too).
         self.stats: Any = None
+        #: The backlog budget this player's queue is charged to, if any
+        #: (:meth:`srstwist.stream.budget.BacklogBudget.join` sets it).
+        self.budget: Any = None
 
     # -- IStreamConsumer ---------------------------------------------------
 
@@ -83,13 +93,9 @@ class QueuedPlayer:
         if self.closed:
             return
         queue = self.queue
-        if queue.push(message, self._jitter.correct(message)):
-            self._queue_shrunk()
-            self.log.warn(
-                "player queue over {seconds}s: shrunk, {dropped} messages dropped so far",
-                seconds=queue.max_duration_ms // 1000,
-                dropped=queue.dropped,
-            )
+        result = queue.push(message, self._jitter.correct(message))
+        if result:
+            self._pushed_over(queue, result)
         # _maybe_flush, inlined: most deliveries only queue.
         if (
             self._producing
@@ -100,6 +106,47 @@ class QueuedPlayer:
             span = queue.duration_ms
             if span < 0 or span >= self._min_duration:
                 self.flush()
+
+    def _pushed_over(self, queue: MessageQueue, result: int) -> None:
+        """
+        The last push shrank the queue or went over the backlog budget
+        (``result``, see :meth:`MessageQueue.push`): forget what assumed the
+        dropped messages would be sent, and warn once per episode.
+        """
+        if result == OVER_BUDGET:
+            # Past the stream's or the process's budget: the players
+            # furthest behind skip ahead (maybe this one).
+            if self.budget is not None and queue.account is not None:
+                self.budget.rebalance(queue.account)
+            return
+        self._queue_shrunk()
+        if queue.episode_shrinks != 1:
+            return
+        if result == SHRUNK_DURATION:
+            reason = f"over {queue.max_duration_ms // 1000}s"
+        elif result == SHRUNK_BYTES:
+            reason = f"over {queue.max_bytes} bytes"
+        else:
+            reason = f"over {queue.max_count} messages"
+        self.log.warn(
+            "player queue {reason}: shrunk to the sequence headers, {dropped} messages "
+            "dropped so far (warned once until the player catches up)",
+            reason=reason,
+            dropped=queue.dropped,
+            cid=self.cid,
+        )
+
+    def skip_to_live(self) -> int:
+        """
+        Drop this player's backlog down to the sequence headers; video
+        resumes at the next keyframe (what the backlog budget does to a
+        player far behind, :mod:`srstwist.stream.budget`).
+
+        :return: the bytes released.
+        """
+        released = self.queue.skip_to_live()
+        self._queue_shrunk()
+        return released
 
     def publisher_changed(self, publishing: bool) -> None:
         # When the publisher stops, nothing more will arrive to complete a
@@ -179,7 +226,7 @@ class QueuedPlayer:
         """
         This player's corrected timestamps minus the source's, if every
         coming message will differ by that same constant (its jitter is in
-        step with the source's timeline); else C{None}.
+        step with the source's timeline); else ``None``.
         """
         last_time, last_correct = self._jitter.state()
         source_time, source_correct = timeline.state()
@@ -198,7 +245,7 @@ class QueuedPlayer:
         """
         Continue on this player's own queue after sharing batches: its
         timeline is the source's (as of the last shared batch) plus
-        C{offset}.
+        ``offset``.
         """
         if self._jitter.algorithm == "full":
             last_time, last_correct = timeline_state

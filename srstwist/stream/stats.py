@@ -1,8 +1,8 @@
 # -*- test-case-name: tests.test_stats -*-
 """
 Statistics of vhosts, streams and RTMP clients: what the HTTP API reports
-(reference ``config-api-hooks.md`` §3.5.12-3.5.14, §3.6) and what the
-periodic status lines and the heartbeat summaries read.
+(SRS 2.0's ``SrsStatistic`` in ``srs_app_statistic.cpp``, served by
+``srs_app_http_api.cpp``) and what the periodic status lines and the heartbeat summaries read.
 
 There is no clock here: every method that needs the time takes ``now``,
 seconds as a float (``reactor.seconds()``).  The hot path is plain
@@ -12,16 +12,23 @@ a timer calls :meth:`Statistics.sample` every few seconds, which moves the
 new bytes of each client to its stream, vhost and the server totals and
 updates every :class:`Kbps`.
 
-Identities are SRS's (§3.6): one counter, started at the value the caller
+Identities are SRS's (``srs_generate_id``): one counter, started at the value the caller
 gives (SRS: the pid at program start), hands out the server id and then the
-vhost and stream ids in creation order; vhost and stream objects are never
-removed; client ids are the connection ids.
+vhost and stream ids in creation order, never reused; client ids are the
+connection ids.
+
+Deviation from SRS 2.0, which never removes a stream or vhost entry (so
+every name ever asked for stays in ``/api/v1/streams``): a stream is
+forgotten once it has no client and is not published, and its vhost with
+it once the vhost has no stream left, unless :attr:`Statistics.keep_vhost`
+says it is configured (issue 15; SRS 3 removes streams too, in
+``SrsStatistic::on_stream_close``).  A name asked for again gets a new id.
 
 Deviations from SRS 2.0, on purpose:
 
 * A connection that plays or publishes again (FMLE republish) is counted
-  once; SRS counts it again each time and uncounts it once (**Bug** in
-  §3.6).  If it switches stream, it moves to the new stream.
+  once; SRS counts it again each time and uncounts it once (a bug in
+  ``SrsStatistic::on_client``).  If it switches stream, it moves to the new stream.
 * A stream's ``publish`` and the vhost's ``streams`` count are changed only
   by a real change of state, so a duplicate unpublish cannot drive the
   count negative.
@@ -31,7 +38,7 @@ Deviations from SRS 2.0, on purpose:
   the first sample strictly after it (``>``).
 
 Kept from SRS for API compatibility: ``live_ms`` is the current time in ms,
-not the stream's age (§3.5.13); ``video``/``audio`` reset to ``null`` at
+not the stream's age (``SrsStatisticStream::dumps``); ``video``/``audio`` reset to ``null`` at
 unpublish; the client listing is capped at the 10 lowest ids.
 """
 
@@ -70,7 +77,7 @@ CLIENT_FLASH_PUBLISH = "flash-publish"
 CLIENT_HAIVISION_PUBLISH = "haivision-publish"
 CLIENT_UNKNOWN = "Unknown"
 
-#: ``GET /api/v1/clients/`` lists at most this many clients (§3.5.14).
+#: ``GET /api/v1/clients/`` lists at most this many clients (``SrsGoApiClients::serve_http``).
 API_CLIENTS_LIMIT = 10
 
 #: The FLV audio tag's 2-bit sound rate field, in Hz (``flv_sample_rates``).
@@ -174,7 +181,7 @@ class VideoInfo:
     height: int = 0
 
     def to_api_dict(self) -> dict[str, Any]:
-        """The ``video`` object of §3.5.13."""
+        """The ``video`` object of SRS's ``SrsStatisticStream::dumps``."""
         return {"codec": self.codec, "profile": self.profile, "level": self.level}
 
 
@@ -195,7 +202,7 @@ class AudioInfo:
     profile: str
 
     def to_api_dict(self) -> dict[str, Any]:
-        """The ``audio`` object of §3.5.13 (note the singular ``channel``)."""
+        """The ``audio`` object of ``SrsStatisticStream::dumps`` (note the singular ``channel``)."""
         return {
             "codec": self.codec,
             "sample_rate": self.sample_rate,
@@ -223,7 +230,7 @@ class _Counted:
 
 class VhostStats(_Counted):
     """
-    One vhost that has had a client or a stream (§3.5.12).
+    One vhost that has had a client or a stream (SRS's ``SrsStatisticVhost``).
 
     :ivar id: stable id from the statistics counter.
     :ivar name: the resolved vhost name (``__defaultVhost__`` included).
@@ -242,7 +249,7 @@ class VhostStats(_Counted):
 
     def to_api_dict(self, enabled: bool, hls_fragment: float | None) -> dict[str, Any]:
         """
-        The ``<vhost>`` object of §3.5.12.
+        The ``<vhost>`` object of SRS's ``SrsStatisticVhost::dumps``.
 
         :param enabled: the vhost's ``enabled`` in the live configuration.
         :param hls_fragment: ``hls_fragment`` when HLS is enabled, else ``None``.
@@ -265,7 +272,8 @@ class VhostStats(_Counted):
 
 class StreamStats(_Counted):
     """
-    One ``vhost/app/stream`` that has had a client or a publisher (§3.5.13).
+    One ``vhost/app/stream`` that has had a client or a publisher (SRS's
+    ``SrsStatisticStream``).
 
     :ivar id: stable id from the statistics counter.
     :ivar vhost: the owning :class:`VhostStats`.
@@ -297,10 +305,12 @@ class StreamStats(_Counted):
         self.publish_time: float | None = None
         self.video: VideoInfo | None = None
         self.audio: AudioInfo | None = None
+        #: A DVR file is being written (ours, not SRS's: ``recording`` in the API).
+        self.recording = False
 
     def to_api_dict(self, now: float) -> dict[str, Any]:
         """
-        The ``<stream>`` object of §3.5.13.
+        The ``<stream>`` object of SRS's ``SrsStatisticStream::dumps``.
 
         :param now: the current time in seconds since the epoch; SRS reports
             it, in ms, as ``live_ms``.
@@ -319,12 +329,13 @@ class StreamStats(_Counted):
             "publish": {"active": self.active, "cid": self.publish_cid},
             "video": None if self.video is None else self.video.to_api_dict(),
             "audio": None if self.audio is None else self.audio.to_api_dict(),
+            "recording": self.recording,
         }
 
 
 class ClientStats:
     """
-    One identified RTMP connection (§3.5.14).
+    One identified RTMP connection (SRS's ``SrsStatisticClient``).
 
     The protocol adds to ``bytes_recv`` and ``bytes_sent`` as data moves;
     everything else is set by :class:`Statistics`.
@@ -388,7 +399,7 @@ class ClientStats:
 
     def to_api_dict(self, now: float) -> dict[str, Any]:
         """
-        The ``<client>`` object of §3.5.14.
+        The ``<client>`` object of SRS's ``SrsStatisticClient::dumps``.
 
         :param now: the current time in seconds, for ``alive`` (ms).
         """
@@ -429,6 +440,12 @@ class Statistics(_Counted):
         self._vhosts_by_id: dict[int, VhostStats] = {}
         self._streams_by_id: dict[int, StreamStats] = {}
         self._clients: dict[int, ClientStats] = {}
+        #: How many stream entries each vhost entry has, by vhost name.
+        self._vhost_entries: dict[str, int] = {}
+        #: Whether the vhost of this name is configured, so its entry (and
+        #: id) is kept while it has no stream; the owner sets it from the
+        #: live configuration.  By default none is.
+        self.keep_vhost: Callable[[str], bool] = lambda name: False
 
     def _new_id(self) -> int:
         value = self._next_id
@@ -459,7 +476,34 @@ class Statistics(_Counted):
             owner = self.vhost(vhost)
             found = StreamStats(self._new_id(), owner, app, stream, now)
             self._streams[key] = self._streams_by_id[found.id] = found
+            self._vhost_entries[vhost] = self._vhost_entries.get(vhost, 0) + 1
         return found
+
+    def _forget_if_unused(self, stream: StreamStats) -> None:
+        """
+        Forget ``stream`` once it has no client and no publisher, then its
+        vhost once that has no stream left and is not configured.
+        """
+        if stream.clients > 0 or stream.active:
+            return
+        key = (stream.vhost.name, stream.app, stream.name)
+        if self._streams.get(key) is not stream:
+            return
+        del self._streams[key]
+        del self._streams_by_id[stream.id]
+        vhost = stream.vhost
+        left = self._vhost_entries.get(vhost.name, 1) - 1
+        if left > 0:
+            self._vhost_entries[vhost.name] = left
+            return
+        self._vhost_entries.pop(vhost.name, None)
+        if vhost.clients <= 0 and not self.keep_vhost(vhost.name):
+            if self._vhosts.get(vhost.name) is vhost:
+                del self._vhosts[vhost.name]
+                del self._vhosts_by_id[vhost.id]
+
+    def _find(self, vhost: str, app: str, stream: str) -> StreamStats | None:
+        return self._streams.get((vhost, app, stream))
 
     def on_client(
         self,
@@ -477,7 +521,8 @@ class Statistics(_Counted):
     ) -> ClientStats:
         """
         Register a connection that passed the checks before play/publish
-        (§6.1 step 12), or update one that plays or publishes again.
+        (where SRS's ``SrsRtmpConn::stream_service_cycle`` calls
+        ``SrsStatistic::on_client``), or update one that plays or publishes again.
 
         :param client_type: one of the ``CLIENT_*`` strings.
         :param now: the registration time, for ``alive``, if new.
@@ -491,9 +536,11 @@ class Statistics(_Counted):
             _count(target, 1)
         elif client.stream_stats is not target:
             self._credit(client)
-            _count(client.stream_stats, -1)
+            left = client.stream_stats
+            _count(left, -1)
             _count(target, 1)
             client.stream_stats = target
+            self._forget_if_unused(left)
         client.vhost, client.app, client.stream = vhost, app, stream
         client.ip = ip
         client.type = client_type
@@ -512,6 +559,7 @@ class Statistics(_Counted):
             return
         self._credit(client)
         _count(client.stream_stats, -1)
+        self._forget_if_unused(client.stream_stats)
 
     def on_publish(self, vhost: str, app: str, stream: str, cid: int, now: float) -> None:
         """A publisher with connection id ``cid`` starts publishing the stream."""
@@ -523,20 +571,36 @@ class Statistics(_Counted):
             target.vhost.streams += 1
 
     def on_unpublish(self, vhost: str, app: str, stream: str, now: float) -> None:
-        """The stream's publisher stops: codec information is forgotten."""
-        target = self.stream(vhost, app, stream, now)
+        """
+        The stream's publisher stops: codec information is forgotten (and
+        the stream, if it has no client left).
+        """
+        target = self._find(vhost, app, stream)
+        if target is None:
+            return
         target.video = target.audio = None
         if target.active:
             target.active = False
             target.vhost.streams -= 1
+        self._forget_if_unused(target)
 
     def on_video_info(self, vhost: str, app: str, stream: str, info: VideoInfo, now: float) -> None:
-        """A video sequence header was parsed for the stream."""
-        self.stream(vhost, app, stream, now).video = info
+        """A video sequence header was parsed for the stream (ignored if unknown)."""
+        target = self._find(vhost, app, stream)
+        if target is not None:
+            target.video = info
 
     def on_audio_info(self, vhost: str, app: str, stream: str, info: AudioInfo, now: float) -> None:
-        """An audio sequence header was parsed for the stream."""
-        self.stream(vhost, app, stream, now).audio = info
+        """An audio sequence header was parsed for the stream (ignored if unknown)."""
+        target = self._find(vhost, app, stream)
+        if target is not None:
+            target.audio = info
+
+    def on_recording(self, vhost: str, app: str, stream: str, recording: bool) -> None:
+        """A DVR file of the stream opened or closed (ignored if the stream is unknown)."""
+        target = self._streams.get((vhost, app, stream))
+        if target is not None:
+            target.recording = recording
 
     # -- sampling -----------------------------------------------------------
 
@@ -618,15 +682,15 @@ class Statistics(_Counted):
         return vhost.to_api_dict(enabled, found.hls.hls_fragment if found and hls else None)
 
     def api_vhosts(self, config: Callable[[str], VhostConfig | None]) -> list[dict[str, Any]]:
-        """The ``vhosts`` list of §3.5.12, by id; see :meth:`api_vhost`."""
+        """The ``vhosts`` list (``SrsStatistic::dumps_vhosts``), by id; see :meth:`api_vhost`."""
         return [self.api_vhost(vhost, config) for vhost in self.vhosts()]
 
     def api_streams(self, now: float) -> list[dict[str, Any]]:
-        """The ``streams`` list of §3.5.13, by id."""
+        """The ``streams`` list (SRS's ``SrsStatistic::dumps_streams``), by id."""
         return [stream.to_api_dict(now) for stream in self.streams()]
 
     def api_clients(self, now: float, limit: int = API_CLIENTS_LIMIT) -> list[dict[str, Any]]:
-        """The ``clients`` list of §3.5.14: the ``limit`` lowest ids."""
+        """The ``clients`` list (``SrsStatistic::dumps_clients``): the ``limit`` lowest ids."""
         result: list[dict[str, Any]] = []
         for client in self.clients():
             if len(result) >= limit:

@@ -43,7 +43,7 @@ from tests.integration.test_console import chromium
 
 reactor: Any = _reactor
 
-#: The body fields of each hook, in SRS's order (config-api-hooks.md §4.3).
+#: The body fields of each hook, in SRS's order (``SrsHttpHooks`` in ``srs_app_http_hooks.cpp``).
 _FIELDS = {
     "on_connect": ["action", "client_id", "ip", "vhost", "app", "tcUrl", "pageUrl"],
     "on_close": ["action", "client_id", "ip", "vhost", "send_bytes", "recv_bytes", "app"],
@@ -146,12 +146,12 @@ class HookReceiver:
         ]
 
     def actions(self, client_id: int) -> list[str]:
-        """The actions received for C{client_id}, in arrival order."""
+        """The actions received for ``client_id``, in arrival order."""
         return [p["action"] for p in self.payloads() if p.get("client_id") == client_id]
 
     @defer.inlineCallbacks
     def until(self, condition: Callable[[], bool], what: str, timeout: float = 15.0) -> Any:
-        """Wait until C{condition()} holds, polling; fail after C{timeout}."""
+        """Wait until ``condition()`` holds, polling; fail after ``timeout``."""
         for _ in range(int(timeout / 0.05)):
             if condition():
                 return
@@ -233,7 +233,7 @@ class _Base(ServerHelpers, TestCase):
 
     @defer.inlineCallbacks
     def api(self, path: str, method: bytes = b"GET") -> Any:
-        """C{(status, headers, body)} of one request to the HTTP API."""
+        """``(status, headers, body)`` of one request to the HTTP API."""
         url = f"http://127.0.0.1:{self.api_port}{path}".encode()
         response = yield self.agent.request(method, url, Headers({}))
         body = yield readBody(response)
@@ -404,6 +404,9 @@ class HooksRejectTests(_Base):
         plays = r.payloads("on_play")
         self.assertEqual(len(plays), 3, plays)
         allowed = [p["client_id"] for p in plays if "deny" not in p["param"]]
+        # The players' on_stop follows the server seeing them go, which
+        # may be after they exited: wait for it, bounded (issue 15).
+        yield r.until(lambda: len(r.payloads("on_stop")) >= len(allowed), "on_stop of the players")
         self.assertEqual(sorted(p["client_id"] for p in r.payloads("on_stop")), sorted(allowed))
         output = self.server.output
         self.assertNotIn("publish deny.test/live/x", output)
