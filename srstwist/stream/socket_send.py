@@ -25,15 +25,20 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet import tcp
+from twisted.internet import abstract, tcp
 from twisted.protocols.policies import ProtocolWrapper
 
 __all__ = [
     "bound_send_buffer",
+    "PLAYER_TRANSPORT_BUFFER",
     "DirectSend",
     "register_transparent_wrapper",
     "plain_tcp_connection",
 ]
+
+#: Bytes Twisted may buffer for a player's connection before it pauses the
+#: player (Twisted's default is 64 KiB).
+PLAYER_TRANSPORT_BUFFER = 16 * 1024
 
 #: Wrapper classes whose ``write`` hands bytes on unchanged (registered by
 #: whoever defines them).
@@ -124,6 +129,12 @@ def bound_send_buffer(transport: Any, mw_latency: int) -> None:
     size = mw_latency * 5000 // 8 // 2
     while isinstance(transport, ProtocolWrapper):
         transport = transport.transport
+    if isinstance(transport, abstract.FileDescriptor):
+        # Twisted buffers up to bufferSize (64 KiB) plus the write that
+        # passed it before pausing the producer: per player, outside every
+        # queue bound.  A player's backlog belongs in its own queue, which
+        # is bounded and shrinks; so pause early.
+        transport.bufferSize = PLAYER_TRANSPORT_BUFFER
     get_handle = getattr(transport, "getHandle", None)
     if size <= 0 or get_handle is None:
         return
