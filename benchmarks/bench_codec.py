@@ -1,20 +1,20 @@
 """
 Codec benchmarks on a captured ffmpeg publish session.
 
-Measures, with C{time.perf_counter} and the median of several repeats:
+Measures, with ``time.perf_counter`` and the median of several repeats:
 
   (a) chunk-stream decode throughput: the capture fed to a fresh
-      L{ChunkDecoder} in 4096-byte and 64 KiB reads, as captured (128-byte
+      :class:`ChunkDecoder` in 4096-byte and 64 KiB reads, as captured (128-byte
       chunks) and re-encoded in 4096-byte chunks;
   (b) fan-out encoding cost per message: the first
-      L{SharedMessage.chunks} call (the encode) and a cached call (what
+      ``SharedMessage.chunks`` call (the encode) and a cached call (what
       each additional player costs), at chunk sizes 60000 and 4096, next to
-      a bare L{encode_chunks} call for reference;
+      a bare ``encode_chunks`` call for reference;
   (c) the encode count when N players ask for every message (must be one
       per message, whatever N).
 
-Usage: C{python benchmarks/bench_codec.py [--repeats N] [--capture PATH]
-[--only decode|fanout|players]}; see benchmarks/README.md.
+Usage: ``python benchmarks/bench_codec.py [--repeats N] [--capture PATH]
+[--only decode|fanout|players]``; see benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ _STREAM_ID = 1
 
 def _median_time(run: Callable[[], object], repeats: int) -> float:
     """
-    @return: the median wall time of C{run()} in seconds, measured with the
-        garbage collector off (as C{timeit} does).
+    :return: the median wall time of ``run()`` in seconds, measured with the
+        garbage collector off (as ``timeit`` does).
     """
     times = []
     for _ in range(repeats):
@@ -69,7 +69,7 @@ def _median_time(run: Callable[[], object], repeats: int) -> float:
 
 def cpu_model() -> str:
     """
-    @return: the first C{model name} in C{/proc/cpuinfo}, or the platform's
+    :return: the first ``model name`` in ``/proc/cpuinfo``, or the platform's
         processor string.
     """
     try:
@@ -83,9 +83,9 @@ def cpu_model() -> str:
 
 def rechunk(raw: list[RawMessage], chunk_size: int) -> bytes:
     """
-    @return: the messages as a publisher with a larger chunk size would send
+    :return: the messages as a publisher with a larger chunk size would send
         them: a Set Chunk Size message, then every message in fmt-0/fmt-3
-        chunks of C{chunk_size}.
+        chunks of ``chunk_size``.
     """
     pieces = encode_chunks(
         0, MessageType.SET_CHUNK_SIZE, 0, SetChunkSize(chunk_size).encode(), 128, 2
@@ -104,7 +104,7 @@ def rechunk(raw: list[RawMessage], chunk_size: int) -> bytes:
 
 def bench_decode(data: bytes, repeats: int) -> list[tuple[int, float, int]]:
     """
-    @return: C{(read size, seconds, messages)} per read size.
+    :return: ``(read size, seconds, messages)`` per read size.
     """
     rows = []
     for read_size in _READ_SIZES:
@@ -125,8 +125,8 @@ def bench_decode(data: bytes, repeats: int) -> list[tuple[int, float, int]]:
 
 def bench_fanout(raw: list[RawMessage], repeats: int) -> list[tuple[int, float, float, float]]:
     """
-    @return: C{(chunk size, bare encode_chunks s/msg, first chunks() s/msg,
-        cached chunks() s/call)} per chunk size.
+    :return: ``(chunk size, bare encode_chunks s/msg, first chunks() s/msg,
+        cached chunks() s/call)`` per chunk size.
     """
     rows = []
     count = len(raw)
@@ -176,7 +176,7 @@ def bench_fanout(raw: list[RawMessage], repeats: int) -> list[tuple[int, float, 
 
 def bench_players(raw: list[RawMessage], repeats: int) -> list[tuple[int, int, int, float]]:
     """
-    @return: C{(players, messages, encodes, s per player-message)}; the
+    :return: ``(players, messages, encodes, s per player-message)``; the
         encode count is that of the first repeat, the time the median.
     """
     rows = []
@@ -278,7 +278,7 @@ def _print_players(raw: list[RawMessage], repeats: int) -> int:
     """
     Run and print (c).
 
-    @return: the exit status: 1 if some N caused more than one encoding
+    :return: the exit status: 1 if some N caused more than one encoding
         per message.
     """
     print("\n(c) N players x every message, chunk size 60000")

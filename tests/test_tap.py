@@ -1,5 +1,5 @@
 """
-Tests for the twistd plugin and L{srstwist.tap}.
+Tests for the twistd plugin and ``srstwist.tap``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """
 The ``srs`` twistd plugin: ``twistd -n srs --config conf/srs.conf``.
 
-Nothing is imported until the plugin is used (L{ServiceMaker} resolves
-C{srstwist.tap} lazily), so plugin discovery stays cheap.
+Nothing is imported until the plugin is used (:class:`ServiceMaker` resolves
+``srstwist.tap`` lazily), so plugin discovery stays cheap.
 """
 
 from twisted.application.service import ServiceMaker

@@ -4,8 +4,8 @@ Record what an RTMP publisher sends after the handshake.
 A minimal, blocking, one-connection RTMP server made of srstwist's sans-IO
 codecs and the standard library (no Twisted): it listens on 127.0.0.1 on a
 free port, starts ffmpeg publishing to it (or waits for any publisher with
-C{--no-ffmpeg}), answers the handshake with L{ServerHandshake}, answers
-C{connect}, C{releaseStream}, C{FCPublish}, C{createStream} and C{publish}
+``--no-ffmpeg``), answers the handshake with :class:`ServerHandshake`, answers
+``connect``, ``releaseStream``, ``FCPublish``, ``createStream`` and ``publish``
 just enough for ffmpeg to start sending media, and writes every byte it
 received after C2 (chunk stream only) to the output file until the client
 closes the connection.
@@ -14,7 +14,7 @@ Usage::
 
     python tests/data/rtmp-session/capture.py [--no-ffmpeg] [-o OUT]
 
-See README.md next to this file for the command that made C{session.bin}.
+See README.md next to this file for the command that made ``session.bin``.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def serve(listener: socket.socket, out: Path) -> tuple[int, list[str]]:
     """
     Accept one client, run the session and write the chunk-stream bytes.
 
-    @return: bytes recorded and the command names received.
+    :return: bytes recorded and the command names received.
     """
     conn, _ = listener.accept()
     conn.settimeout(_IDLE_TIMEOUT)
