@@ -133,6 +133,8 @@ V1_URLS = {
     "vhosts": "manage all vhosts or specified vhost",
     "streams": "manage all streams or specified stream",
     "clients": "manage all clients or specified client, default query top 10 clients",
+    # Ours, not SRS 2.0's (docs/ffmpeg.md).
+    "ffmpegs": "the ffmpeg children of ingest and transcode (srstwist)",
     "tests": {
         "requests": "show the request info",
         "errors": "always return an error 100",
