@@ -82,7 +82,7 @@ class BuildServiceTests(ServerTestsMixin, SynchronousTestCase):
         """Log first, pid file before anything binds, the hub, listeners last."""
         self.write_conf()
         root = self.build()
-        self.assertEqual([child.name for child in root], ["log", "pidfile", "hub", "stats", "hooks", "controller", "sysinfo", "hls", "dvr", "ingest", "transcode", "heartbeat", "listeners"])
+        self.assertEqual([child.name for child in root], ["log", "pidfile", "hub", "stats", "hooks", "controller", "metrics", "sysinfo", "hls", "dvr", "ingest", "transcode", "heartbeat", "listeners"])
 
     def test_asprocess_child(self) -> None:
         """asprocess on adds the parent watch before the listeners."""
@@ -94,7 +94,7 @@ class BuildServiceTests(ServerTestsMixin, SynchronousTestCase):
             f.write(text)
         root = self.build()
         self.assertEqual(
-            [child.name for child in root], ["log", "pidfile", "asprocess", "hub", "stats", "hooks", "controller", "sysinfo", "hls", "dvr", "ingest", "transcode", "heartbeat", "listeners"]
+            [child.name for child in root], ["log", "pidfile", "asprocess", "hub", "stats", "hooks", "controller", "metrics", "sysinfo", "hls", "dvr", "ingest", "transcode", "heartbeat", "listeners"]
         )
 
     def test_start_and_stop(self) -> None:

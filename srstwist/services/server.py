@@ -51,6 +51,7 @@ from srstwist.protocols.rtmp import RtmpServerFactory
 from srstwist.services.asprocess import ParentWatchService
 from srstwist.services.controller import StreamController
 from srstwist.services.ffmpeg import FfmpegService, IngestService, TranscodeService
+from srstwist.services.metrics import ServerMetrics
 from srstwist.services.heartbeat import HeartbeatService
 from srstwist.services.dvr import DvrService
 from srstwist.services.hls import HlsService
@@ -399,6 +400,15 @@ def buildService(
     kicker: list[ListenerGroup] = []
     sampler = SystemSampler(reactor, disks=lambda: holder.config.stats.disk)
     ffmpegs: list[FfmpegService] = []
+    metrics = ServerMetrics(
+        stats,
+        reactor,
+        connections=lambda: limit.count,
+        ffmpegs=lambda: [info for group in ffmpegs for info in group.processes()],
+    )
+    metrics.lag.setName("metrics")
+    metrics.lag.setServiceParent(root)
+    hub.observe(metrics.publish_observer)
     api = HttpApi(
         stats,
         lambda: holder.config,
@@ -408,6 +418,7 @@ def buildService(
         sampler=sampler,
         connections=lambda: limit.count,
         ffmpegs=lambda: [info for group in ffmpegs for info in group.processes()],
+        metrics=metrics.render,
     )
     sampler.setServiceParent(root)
     hls = HlsService(reactor, hls_notifier(holder, hooks), utc_time=config.utc_time)

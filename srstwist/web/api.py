@@ -78,6 +78,7 @@ from srstwist.web.api_common import (
     path_suffix,
     query_arg,
 )
+from srstwist.web.metrics import serve_metrics
 from srstwist.web.site import SERVER_HEADER, BoundedSite, make_site
 from srstwist.web.system import ISystemSampler
 
@@ -126,6 +127,8 @@ class HttpApi:
         one dict each, for ``/api/v1/ffmpegs`` (ours, not SRS's: SRS shows
         them nowhere but in ``ps``); a callable because ``web/`` may not
         import the services that own them.
+    :param metrics: the Prometheus exposition for ``/metrics`` (ours,
+        issue 22; :mod:`srstwist.web.metrics`); ``None``: 404.
     """
 
     app = Klein()
@@ -144,6 +147,7 @@ class HttpApi:
         features: Mapping[str, bool] | None = None,
         console_dir: str = CONSOLE_DIR,
         ffmpegs: Callable[[], list[dict[str, Any]]] | None = None,
+        metrics: Callable[[], bytes] | None = None,
     ) -> None:
         self.stats = stats
         self._config = config
@@ -155,6 +159,7 @@ class HttpApi:
         self._features = dict(built_features() if features is None else features)
         self._console_dir = console_dir
         self._ffmpegs = ffmpegs or (lambda: [])
+        self._metrics = metrics
         self.resource = self.app.resource()
 
     def site(self) -> BoundedSite:
@@ -387,6 +392,12 @@ class HttpApi:
         if method != "GET":
             raise ApiError(ERROR_METHOD_NOT_ALLOWED, 405)
         return self._ok(ffmpegs=self._ffmpegs())
+
+    @app.route("/metrics")
+    def metrics(self, request: Any) -> bytes:
+        """Prometheus' text format (ours, not SRS's: ``docs/monitoring.md``)."""
+        request.setHeader(b"Server", SERVER_HEADER)
+        return serve_metrics(request, self._metrics)
 
     @app.route("/console")
     def console_bare(self, request: Any) -> bytes:
