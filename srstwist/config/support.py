@@ -116,6 +116,8 @@ BUILT: frozenset[str] = frozenset(
         "vhost.hls.hls_wait_keyframe",
         "vhost.http_hooks.on_hls",
         "vhost.http_hooks.on_hls_notify",
+        "vhost.forward",
+        "vhost.debug_srs_upnode",
         "vhost.dvr",
         "vhost.dvr.enabled",
         "vhost.dvr.dvr_path",

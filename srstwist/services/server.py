@@ -54,6 +54,7 @@ from srstwist.services.ffmpeg import FfmpegService, IngestService, TranscodeServ
 from srstwist.services.metrics import ServerMetrics
 from srstwist.services.heartbeat import HeartbeatService
 from srstwist.services.dvr import DvrService
+from srstwist.services.forward import ForwardService
 from srstwist.services.hls import HlsService
 from srstwist.services.hooks import HookClient
 from srstwist.services.hub import OutputsPerPublish, SourceHub
@@ -419,6 +420,7 @@ def buildService(
         connections=lambda: limit.count,
         ffmpegs=lambda: [info for group in ffmpegs for info in group.processes()],
         metrics=metrics.render,
+        cluster=lambda: {"forwards": forward.forwards(), "edges": []},
     )
     sampler.setServiceParent(root)
     hls = HlsService(reactor, hls_notifier(holder, hooks), utc_time=config.utc_time)
@@ -432,6 +434,9 @@ def buildService(
     )
     dvr.setServiceParent(root)
     hub.observe(OutputsPerPublish(hub, dvr.output_for))
+    # Not a child: forwards end with their sources (the hub closes them at stop).
+    forward = ForwardService(reactor)
+    hub.observe(OutputsPerPublish(hub, forward.output_for))
     ingest = IngestService(config, reactor)
     ingest.setServiceParent(root)
     transcode = TranscodeService(config, reactor)

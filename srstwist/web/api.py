@@ -127,6 +127,10 @@ class HttpApi:
         one dict each, for ``/api/v1/ffmpegs`` (ours, not SRS's: SRS shows
         them nowhere but in ``ps``); a callable because ``web/`` may not
         import the services that own them.
+    :param cluster: the edge and forward upstreams, for
+        ``/api/v1/clusters`` (ours, issue 17: SRS 2.0 shows them only in its
+        log): ``{"forwards": [...], "edges": [...]}``, one dict per upstream
+        (url, state, connected since, bytes, retries).
     :param metrics: the Prometheus exposition for ``/metrics`` (ours,
         issue 22; :mod:`srstwist.web.metrics`); ``None``: 404.
     """
@@ -148,6 +152,7 @@ class HttpApi:
         console_dir: str = CONSOLE_DIR,
         ffmpegs: Callable[[], list[dict[str, Any]]] | None = None,
         metrics: Callable[[], bytes] | None = None,
+        cluster: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.stats = stats
         self._config = config
@@ -160,6 +165,7 @@ class HttpApi:
         self._console_dir = console_dir
         self._ffmpegs = ffmpegs or (lambda: [])
         self._metrics = metrics
+        self._cluster = cluster or (lambda: {"forwards": [], "edges": []})
         self.resource = self.app.resource()
 
     def site(self) -> BoundedSite:
@@ -392,6 +398,21 @@ class HttpApi:
         if method != "GET":
             raise ApiError(ERROR_METHOD_NOT_ALLOWED, 405)
         return self._ok(ffmpegs=self._ffmpegs())
+
+    @app.route("/api/v1/clusters")
+    @app.route("/api/v1/clusters/", branch=True)
+    def clusters(self, request: Any) -> bytes:
+        """
+        The edge pulls and pushes and the forwards of live streams, with
+        their upstream url, state, connected since, bytes and retries (an
+        addition of ours, issue 17; ``GET`` only).
+        """
+        return self._serve(request, self._clusters_view)
+
+    def _clusters_view(self, method: str) -> dict[str, Any]:
+        if method != "GET":
+            raise ApiError(ERROR_METHOD_NOT_ALLOWED, 405)
+        return self._ok(**self._cluster())
 
     @app.route("/metrics")
     def metrics(self, request: Any) -> bytes:
