@@ -30,7 +30,15 @@ _STREAM = (("app", "live"), ("stream", "s"), ("vhost", "__defaultVhost__"))
 
 
 class _Request:
-    vhost = "__defaultVhost__"
+    vhost = "127.0.0.1"
+
+
+class _Vhost:
+    name = "__defaultVhost__"
+
+
+class _Source:
+    vhost = _Vhost()
 
 
 class ServerMetricsTests(SynchronousTestCase):
@@ -79,9 +87,9 @@ class ServerMetricsTests(SynchronousTestCase):
 
     def test_publishes_counted(self) -> None:
         observer = self.metrics.publish_observer
-        observer.on_publish(object(), _Request())
-        observer.on_unpublish(object(), _Request())
-        observer.on_publish(object(), _Request())
+        observer.on_publish(_Source(), _Request())
+        observer.on_unpublish(_Source(), _Request())
+        observer.on_publish(_Source(), _Request())
         found = samples(self.metrics.render())
         self.assertEqual(found[("srs_publishes_total", (("vhost", "__defaultVhost__"),))], 2)
 

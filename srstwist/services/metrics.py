@@ -147,7 +147,9 @@ class _PublishCounter:
         self.counter = counter
 
     def on_publish(self, source: Any, request: Any) -> None:
-        self.counter.labels(vhost=str(getattr(request, "vhost", ""))).inc()
+        # The source's vhost is a configured one (the request's is what the
+        # client asked for, which would make the label set unbounded).
+        self.counter.labels(vhost=source.vhost.name).inc()
 
     def on_unpublish(self, source: Any, request: Any) -> None:
         pass

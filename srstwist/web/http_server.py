@@ -49,6 +49,7 @@ from srstwist.web.mounts import (
 )
 from srstwist.web.site import SERVER_HEADER
 from srstwist.web.static import VodError, content_type, file_resource, flv_vod_prefix
+from srstwist.web.ws_flv import WsFlvServer, is_websocket_upgrade
 
 __all__ = ["HttpStreamServer"]
 
@@ -84,6 +85,8 @@ class HttpStreamServer:
         #: Live players now, for tests and the shutdown.
         self.players: set[HttpLivePlayer] = set()
         self._resource: IResource | None = None
+        #: WebSocket-FLV on the FLV mounts (issue 22).
+        self._ws_flv = WsFlvServer(controller, clock, self.players)
 
     def resource(self) -> IResource:
         """The app as one resource (made once: Klein binds per instance)."""
@@ -104,6 +107,8 @@ class HttpStreamServer:
         config = self.holder.config
         live = live_route(config, host, path)
         if live is not None and self._serves_live(live):
+            if live.extension == ".flv" and is_websocket_upgrade(request):
+                return self._ws_flv.serve(request, live)
             return self._serve_live(request, live)
         static = static_route(config, host, path)
         if static is None:
