@@ -128,6 +128,13 @@ class StreamController(service.Service):
         #: service named ``listeners``'s ``kick``, if any), for players and
         #: clients between connect and publish or play.
         self.disconnect: Callable[[int, str], object] | None = None
+        #: Hears of every player that starts and stops (``None``: nobody),
+        #: with ``on_play(source, admission)`` and ``on_stop(source,
+        #: admission)``: the edge (:mod:`srstwist.services.edge`) starts a
+        #: pull from the origin at the first player of a stream on a
+        #: ``mode remote`` vhost, as SRS's ``SrsSource::create_consumer``
+        #: does, and stops it after the last (``on_consumer_destroy``).
+        self.play_watcher: Any = None
 
     @property
     def stats(self) -> Any:
@@ -335,6 +342,8 @@ class ClientHandle:
         lease = PlayLease(self, source, admission, consumer)
         self._leases.append(lease)
         controller.hub.attach(source, consumer)
+        if controller.play_watcher is not None:
+            controller.play_watcher.on_play(source, admission)
         return lease
 
     def _register(self, admission: Admission) -> None:
@@ -535,3 +544,6 @@ class PlayLease:
         controller.hub.detach(self.source, self.consumer)
         controller.hub.release(self.source)
         client._ended(self)
+        if controller.play_watcher is not None:
+            admission = Admission(self.request, self.vhost, Stage.PLAY)
+            controller.play_watcher.on_stop(self.source, admission)
