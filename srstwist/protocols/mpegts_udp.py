@@ -232,6 +232,8 @@ class MpegtsUdpCaster(DatagramProtocol):
     """
 
     log = Logger()
+    #: Twisted's own "starting protocol" lines say nothing our listen line does not.
+    noisy = False
 
     def __init__(self, controller: IStreamController, output: str, clock: Any) -> None:
         self.controller = controller
