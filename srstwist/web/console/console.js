@@ -2,9 +2,11 @@
 //
 // Reads /api/v1/vhosts/, /api/v1/streams/ and /api/v1/clients/ from the
 // origin that served this page, renders three tables, refreshes them on a
-// timer, kicks a client with DELETE /api/v1/clients/<id>, and plays a chosen
-// stream (HTTP-FLV with the vendored flv.js, HLS with hls.js if present or
-// natively).  Everything the server reports (stream names, tcUrls, ...) comes
+// timer, kicks a client with DELETE /api/v1/clients/<id>, filters the tables
+// with the search box, plots the last minutes (kbps in/out per stream,
+// clients) on canvas from each refresh, and plays a chosen stream: HTTP-FLV
+// with flv.js, WebSocket-FLV with mpegts.js, HLS with hls.js (or natively),
+// all vendored next to this file.  Everything the server reports (stream names, tcUrls, ...) comes
 // from publishers and players, so it is only ever put into the page as text
 // (textContent), never as HTML.
 "use strict";
@@ -17,6 +19,13 @@
   var current = null; // the stream being played: {vhost, app, name}
   var flvPlayer = null;
   var hlsPlayer = null;
+  var wsPlayer = null;
+  // Plot history: at most HISTORY points, PLOT_STREAMS streams drawn.
+  var HISTORY = 180;
+  var PLOT_STREAMS = 8;
+  var COLORS = ["#1e88e5", "#e53935", "#43a047", "#fb8c00", "#8e24aa", "#00acc1", "#6d4c41",
+                "#546e7a"];
+  var history = {times: [], clients: [], streams: {}};
 
   function $(id) {
     return document.getElementById(id);
@@ -134,6 +143,154 @@
     });
   }
 
+  // -- search ----------------------------------------------------------------
+
+  function applySearch() {
+    var words = $("search").value.trim().toLowerCase();
+    ["streams", "clients"].forEach(function (id) {
+      Array.prototype.forEach.call($(id).tBodies[0].rows, function (row) {
+        var text = row.textContent.toLowerCase();
+        row.className = !words || text.indexOf(words) >= 0 ? "" : "hidden";
+      });
+    });
+  }
+
+  // -- plots -----------------------------------------------------------------
+
+  function record(streams, clientCount) {
+    var now = Date.now();
+    history.times.push(now);
+    history.clients.push(clientCount);
+    var seen = {};
+    streams.forEach(function (s) {
+      var key = (vhostNames[s.vhost] || s.vhost) + "/" + s.app + "/" + s.name;
+      seen[key] = true;
+      var series = history.streams[key];
+      if (!series) {
+        series = history.streams[key] = {recv: [], send: [], times: []};
+      }
+      series.times.push(now);
+      series.recv.push(s.kbps.recv_30s);
+      series.send.push(s.kbps.send_30s);
+    });
+    var oldest = history.times.length > HISTORY ? history.times[history.times.length - HISTORY] : 0;
+    history.times = history.times.slice(-HISTORY);
+    history.clients = history.clients.slice(-HISTORY);
+    Object.keys(history.streams).forEach(function (key) {
+      var series = history.streams[key];
+      while (series.times.length && series.times[0] < oldest) {
+        series.times.shift();
+        series.recv.shift();
+        series.send.shift();
+      }
+      // A stream gone from the API and out of the window is forgotten.
+      if (!seen[key] && !series.times.length) {
+        delete history.streams[key];
+      }
+    });
+  }
+
+  function axes(ctx, canvas, top, label) {
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.strokeStyle = "#ccc";
+    ctx.fillStyle = "#555";
+    ctx.font = "11px sans-serif";
+    ctx.beginPath();
+    ctx.moveTo(40, 8);
+    ctx.lineTo(40, canvas.height - 16);
+    ctx.lineTo(canvas.width - 4, canvas.height - 16);
+    ctx.stroke();
+    ctx.fillText(String(top), 2, 14);
+    ctx.fillText("0", 2, canvas.height - 16);
+    ctx.fillText(label, 44, canvas.height - 3);
+  }
+
+  function line(ctx, canvas, times, values, top, color, dashed) {
+    var t0 = history.times[0];
+    var span = Math.max(1, history.times[history.times.length - 1] - t0);
+    var width = canvas.width - 46;
+    var height = canvas.height - 26;
+    ctx.strokeStyle = color;
+    ctx.setLineDash(dashed ? [4, 3] : []);
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    values.forEach(function (v, i) {
+      var x = 42 + width * (times[i] - t0) / span;
+      var y = 8 + height - height * v / top;
+      if (i === 0) {
+        ctx.moveTo(x, y);
+      } else {
+        ctx.lineTo(x, y);
+      }
+    });
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+
+  // The smallest of 1, 2, 5 times a power of ten that is at least max.
+  function niceTop(max) {
+    var power = Math.pow(10, Math.floor(Math.log10(Math.max(1, max))));
+    var steps = [1, 2, 5, 10];
+    for (var i = 0; i < steps.length; i++) {
+      if (steps[i] * power >= max) {
+        return steps[i] * power;
+      }
+    }
+    return 10 * power;
+  }
+
+  function minutesLabel() {
+    var span = history.times.length
+      ? (history.times[history.times.length - 1] - history.times[0]) / 60000 : 0;
+    return "last " + span.toFixed(1) + " min";
+  }
+
+  function drawPlots() {
+    var kbps = $("plot-kbps");
+    var ctx = kbps.getContext("2d");
+    var keys = Object.keys(history.streams).sort(function (a, b) {
+      var sa = history.streams[a], sb = history.streams[b];
+      return (sb.recv[sb.recv.length - 1] || 0) - (sa.recv[sa.recv.length - 1] || 0);
+    }).slice(0, PLOT_STREAMS);
+    var max = 1;
+    keys.forEach(function (key) {
+      var series = history.streams[key];
+      series.recv.concat(series.send).forEach(function (v) {
+        max = Math.max(max, v);
+      });
+    });
+    var top = niceTop(max);
+    axes(ctx, kbps, top, minutesLabel());
+    var legend = $("plot-kbps-legend");
+    while (legend.firstChild) {
+      legend.removeChild(legend.firstChild);
+    }
+    var points = 0;
+    keys.forEach(function (key, i) {
+      var series = history.streams[key];
+      var color = COLORS[i % COLORS.length];
+      line(ctx, kbps, series.times, series.recv, top, color, false);
+      line(ctx, kbps, series.times, series.send, top, color, true);
+      points += series.times.length;
+      var item = document.createElement("li");
+      var swatch = document.createElement("span");
+      swatch.style.background = color;
+      item.appendChild(swatch);
+      item.appendChild(document.createTextNode(
+        key + ": " + series.recv[series.recv.length - 1] + " in, "
+        + series.send[series.send.length - 1] + " out"));
+      legend.appendChild(item);
+    });
+    kbps.setAttribute("data-points", String(points));
+    var clients = $("plot-clients");
+    var cctx = clients.getContext("2d");
+    var cmax = niceTop(Math.max.apply(null, [1].concat(history.clients)));
+    axes(cctx, clients, cmax, minutesLabel());
+    line(cctx, clients, history.times, history.clients, cmax, "#1e88e5", false);
+    clients.setAttribute("data-points", String(history.clients.length));
+    clients.setAttribute("data-last", String(history.clients[history.clients.length - 1]));
+  }
+
   function renderClients(clients) {
     fill("clients", clients, 7, function (row, c) {
       cell(row, c.id);
@@ -163,6 +320,13 @@
     }).then(function (bodies) {
       renderStreams(bodies[0].streams);
       renderClients(bodies[1].clients);
+      applySearch();
+      var total = 0;
+      bodies[0].streams.forEach(function (s) {
+        total += s.clients;
+      });
+      record(bodies[0].streams, total);
+      drawPlots();
       setStatus("updated " + new Date().toLocaleTimeString(), false);
     }).catch(function (error) {
       setStatus(String(error), true);
@@ -206,6 +370,7 @@
     return {
       rtmp: "rtmp://" + location.hostname + path + query,
       flv: httpBase() + path + ".flv",
+      wsflv: httpBase().replace(/^http/, "ws") + path + ".flv",
       hls: httpBase() + path + ".m3u8"
     };
   }
@@ -218,6 +383,10 @@
     if (hlsPlayer) {
       hlsPlayer.destroy();
       hlsPlayer = null;
+    }
+    if (wsPlayer) {
+      wsPlayer.destroy();
+      wsPlayer = null;
     }
     var video = $("video");
     video.removeAttribute("src");
@@ -232,7 +401,7 @@
     while (list.firstChild) {
       list.removeChild(list.firstChild);
     }
-    ["rtmp", "flv", "hls"].forEach(function (kind) {
+    ["rtmp", "flv", "wsflv", "hls"].forEach(function (kind) {
       var item = document.createElement("li");
       item.textContent = kind + ": " + urls[kind];
       list.appendChild(item);
@@ -248,8 +417,19 @@
         flvPlayer.load();
         video.play().catch(function () {});
       } else {
-        note.textContent = "flv.js is not loaded (put flv.min.js next to index.html); "
+        note.textContent = "This browser has no Media Source Extensions for flv.js; "
           + "open the HTTP-FLV URL in a player such as ffplay or VLC.";
+      }
+      return;
+    }
+    if ($("format").value === "wsflv") {
+      if (window.mpegts && window.mpegts.isSupported()) {
+        wsPlayer = window.mpegts.createPlayer({type: "flv", isLive: true, url: urls.wsflv});
+        wsPlayer.attachMediaElement(video);
+        wsPlayer.load();
+        video.play().catch(function () {});
+      } else {
+        note.textContent = "This browser has no Media Source Extensions for mpegts.js.";
       }
       return;
     }
@@ -262,20 +442,9 @@
       video.src = urls.hls;
       video.play().catch(function () {});
     } else {
-      note.textContent = "This browser does not play HLS natively and hls.js is not loaded "
-        + "(put hls.min.js next to index.html); open the HLS URL in a player.";
+      note.textContent = "This browser plays HLS neither natively nor with hls.js "
+        + "(no Media Source Extensions); open the HLS URL in a player.";
     }
-  }
-
-  // Optional players: loaded only when someone put them next to the page.
-  function loadOptional(src) {
-    var script = document.createElement("script");
-    script.src = src;
-    script.async = true;
-    script.onerror = function () {
-      script.parentNode.removeChild(script);
-    };
-    document.head.appendChild(script);
   }
 
   function start() {
@@ -286,7 +455,12 @@
     }
     // How far playback got, for people and for the headless-browser test.
     $("video").addEventListener("timeupdate", function () {
-      document.body.setAttribute("data-played", $("video").currentTime.toFixed(1));
+      var video = $("video");
+      document.body.setAttribute("data-played", video.currentTime.toFixed(1));
+      if (video.getVideoPlaybackQuality) {
+        document.body.setAttribute("data-frames",
+          String(video.getVideoPlaybackQuality().totalVideoFrames));
+      }
     });
     $("interval").addEventListener("change", schedule);
     $("refresh").addEventListener("click", refresh);
@@ -295,8 +469,7 @@
         play(current);
       }
     });
-    loadOptional("flv.min.js");
-    loadOptional("hls.min.js");
+    $("search").addEventListener("input", applySearch);
     refresh();
     schedule();
   }
