@@ -72,7 +72,9 @@ class TcUrlTests(SynchronousTestCase):
         )
 
 
-class EdgePullTests(SynchronousTestCase):
+class _EdgeBase(SynchronousTestCase):
+    """An edge harness in front of two origin harnesses, all in memory."""
+
     def setUp(self) -> None:
         self.edge = Harness(_EDGE)
         clock = self.edge.clock
@@ -111,6 +113,10 @@ class EdgePullTests(SynchronousTestCase):
     def origin_players(self, harness: Harness) -> int:
         source = harness.hub.find("__defaultVhost__", "live", "livestream")
         return 0 if source is None else len(source.consumers)
+
+
+class EdgePullTests(_EdgeBase):
+    """Edge pull and push."""
 
     def test_one_upstream_for_many_players_and_failover(self) -> None:
         tags = _tags()
@@ -184,3 +190,63 @@ class EdgePullTests(SynchronousTestCase):
         self.assertEqual(self.service.edges(), [])
         source = self.origin.hub.find("__defaultVhost__", "live", "livestream")
         self.assertTrue(source is None or source.publisher is None)
+
+
+class GateTests(_EdgeBase):
+    """The edge's admission gate: edge push waits for the origin; token traverse."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.edge.controller.admission_gate = self.service.gate
+        self.edge.hub.observe(self.service)
+        self.service.pushes.bind(self.edge.hub)
+
+    def admit(self, stage: Any, tc_url: str = "rtmp://127.0.0.1/live") -> defer.Deferred[Any]:
+        from srstwist.interfaces import Stage
+        from srstwist.stream.request import StreamRequest
+
+        handle = self.edge.controller.client(55, "10.0.0.3")
+        request = StreamRequest(
+            ip="10.0.0.3", vhost="__defaultVhost__", app="live",
+            stream="" if stage is Stage.CONNECT else "livestream", tc_url=tc_url,
+        )
+        d = handle.admit(request, stage)
+        self.flush()
+        return d
+
+    def test_push_admitted_once_origin_accepts(self) -> None:
+        from srstwist.interfaces import Stage
+
+        d = self.admit(Stage.PUBLISH)
+        self.successResultOf(d)
+        source = self.origin.hub.find("__defaultVhost__", "live", "livestream")
+        self.assertIsNotNone(source.publisher)
+
+    def test_push_refused_with_origin_reason(self) -> None:
+        from srstwist.interfaces import Stage
+        from srstwist.stream.admission import AccessDenied
+
+        busy = _Publisher(self.origin)  # the origin has this stream already
+        failure = self.failureResultOf(self.admit(Stage.PUBLISH), AccessDenied)
+        self.assertIn("origin refused", failure.value.message)
+        self.assertEqual(self.service.edges(), [])
+        busy.close("done")
+
+    def test_token_traverse(self) -> None:
+        from srstwist.interfaces import Stage
+        from srstwist.stream.admission import AccessDenied
+
+        conf = (
+            "listen 1935;\nvhost __defaultVhost__ { mode remote; origin 127.0.0.1:19350; "
+            "token_traverse on; }\n"
+        )
+        self.edge.holder.config = load_config_text(conf, "t.conf")  # type: ignore[misc]
+        origin = Harness("listen 19350;\nvhost known.com { }\n")
+        origin.clock = self.edge.clock
+        self.origins.harnesses[19350] = self.origin = origin
+        self.successResultOf(self.admit(Stage.CONNECT, "rtmp://127.0.0.1/live?vhost=known.com"))
+        # The origin knows no such vhost: it refuses the connect, so does the edge.
+        failure = self.failureResultOf(
+            self.admit(Stage.CONNECT, "rtmp://127.0.0.1/live?vhost=unknown.com"), AccessDenied
+        )
+        self.assertIn("token traverse", failure.value.message)

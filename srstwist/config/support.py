@@ -128,6 +128,7 @@ BUILT: frozenset[str] = frozenset(
         "vhost.mode",
         "vhost.origin",
         "vhost.vhost",
+        "vhost.token_traverse",
         "vhost.dvr",
         "vhost.dvr.enabled",
         "vhost.dvr.dvr_path",

@@ -135,6 +135,13 @@ class StreamController(service.Service):
         #: ``mode remote`` vhost, as SRS's ``SrsSource::create_consumer``
         #: does, and stops it after the last (``on_consumer_destroy``).
         self.play_watcher: Any = None
+        #: Asked last about every admission that passed its checks and hook,
+        #: ``gate(admission, cid)``: ``None`` to admit at once, or a Deferred
+        #: that admits when it fires and refuses when it fails with
+        #: :class:`AccessDenied` (the edge: token traverse asks the origin
+        #: about a connect, an edge push waits for the origin to accept the
+        #: publish, as SRS's ``SrsRtmpConn`` does before it answers).
+        self.admission_gate: Callable[[Admission, int], defer.Deferred[None] | None] | None = None
 
     @property
     def stats(self) -> Any:
@@ -288,7 +295,7 @@ class ClientHandle:
         client = self._controller.hooks
         if not urls or client is None:
             self._passed.add(stage)
-            return defer.succeed(admission)
+            return self._gated(admission)
         payload = hook_payload(event, self.cid, request, vhost.name)
         asked = client.admit(event, urls, payload, self.cid)
 
@@ -304,7 +311,18 @@ class ClientHandle:
             failure.trap(HookRejected)
             raise AccessDenied(failure.value.code, f"{event} hook: {failure.value}")
 
-        return asked.addCallbacks(passed, rejected)
+        return asked.addCallbacks(passed, rejected).addCallback(self._gated)
+
+    def _gated(self, admission: Admission) -> defer.Deferred[Admission]:
+        """
+        The last word on an admission: the controller's
+        :attr:`~StreamController.admission_gate`, when it has one.
+        """
+        gate = self._controller.admission_gate
+        waited = gate(admission, self.cid) if gate is not None else None
+        if waited is None:
+            return defer.succeed(admission)
+        return waited.addCallback(lambda _: admission)
 
     @staticmethod
     def _urls(hooks: Any, event: str) -> tuple[str, ...]:

@@ -42,7 +42,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from srstwist.client.rtmp import RtmpClientProtocol, connect_rtmp
+from srstwist.client.rtmp import RtmpClientError, RtmpClientProtocol, connect_rtmp
 from srstwist.codec.amf0 import Amf0Object
 from srstwist.codec.rtmp_events import Media
 from srstwist.codec.rtmp_url import generate_tc_url
@@ -60,7 +60,7 @@ from srstwist.services.forward import (
     upnode_args,
 )
 from srstwist.services.hub import exact_vhost
-from srstwist.stream.admission import Admission
+from srstwist.stream.admission import AccessDenied, Admission
 from srstwist.stream.request import StreamRequest
 from srstwist.tracelog import next_cid
 
@@ -70,6 +70,14 @@ __all__ = ["EdgePull", "EdgePushes", "EdgeService", "PULL_GRACE", "edge_tc_url",
 PULL_GRACE = 3.0
 #: Seconds for TCP connect, handshake, connect and play (SRS: 3 s for TCP).
 CONNECT_TIMEOUT = 5.0
+#: Seconds an origin-accepted push waits for its local publish.
+PENDING_PUSH_TIMEOUT = 30.0
+#: The codes in the log line of our refusals (ours, not SRS's numbers): an
+#: edge push the origin refused or that is already running (SRS #180), and a
+#: token traverse the origin refused (SRS closes with the socket error,
+#: ``ERROR_SOCKET_TIMEOUT`` 1011 for a timeout).
+ERROR_EDGE_PUSH = 3037
+ERROR_EDGE_TOKEN = 1011
 
 
 def origins_of(vhost: VhostConfig) -> list[Destination]:
@@ -418,6 +426,60 @@ class EdgeService:
         if pull is not None:
             pull.stop("no player left")
 
+    # -- admission_gate ----------------------------------------------------
+
+    def gate(self, admission: Admission, cid: int) -> defer.Deferred[None] | None:
+        """
+        The controller's ``admission_gate``: on an edge vhost, a connect
+        with ``token_traverse on`` is asked of the origin first; a publish
+        is admitted once the origin accepted its push.
+        """
+        vhost = admission.vhost
+        if not vhost.is_edge:
+            return None
+        if admission.stage is Stage.CONNECT and vhost.token_traverse:
+            return defer.Deferred.fromCoroutine(self._traverse(admission, cid))
+        if admission.stage is Stage.PUBLISH:
+            return self.pushes.prepare(admission, cid)
+        return None
+
+    async def _traverse(self, admission: Admission, cid: int) -> None:
+        """
+        Token traverse (SRS's ``SrsRtmpConn::check_edge_token_traverse_auth``):
+        the first origin that takes the TCP connection gets the client's
+        connect (its tcUrl, pageUrl and swfUrl) and decides.
+
+        :raises AccessDenied: the origin refused, or no origin answered.
+        """
+        request = admission.request
+        vhost = admission.vhost
+        failures = []
+        for origin in origins_of(vhost):
+            # Only connect is sent: the stream part of the URL is never used.
+            url = f"rtmp://{origin.endpoint}/{request.app}/token-traverse"
+            try:
+                client = await self._connect(
+                    self._reactor,
+                    url,
+                    timeout=CONNECT_TIMEOUT,
+                    tc_url=request.tc_url or edge_tc_url(vhost, request.app, origin),
+                    args=upnode_args(cid),
+                    page_url=request.page_url,
+                    swf_url=request.swf_url,
+                )
+            except RtmpClientError as e:
+                if str(e).startswith("cannot connect to"):
+                    failures.append(str(e))
+                    continue  # no TCP: the next origin
+                raise AccessDenied(ERROR_EDGE_TOKEN, f"token traverse: origin {origin.endpoint} "
+                                   f"refused the connect: {e}") from e
+            client.close()
+            self.log.info("token traverse: origin {origin} accepted {tc_url}",
+                          origin=origin.endpoint, tc_url=request.tc_url, cid=cid)
+            return
+        raise AccessDenied(ERROR_EDGE_TOKEN, "token traverse: no origin answered: "
+                           + ("; ".join(failures) or "no origin configured"))
+
     # -- IPublishObserver, for the edge pushes ------------------------------
 
     def on_publish(self, source: Any, request: StreamRequest) -> None:
@@ -473,39 +535,107 @@ class EdgePushes:
         self._connect = connect
         self._hub: Any = None
         self.pushers: dict[tuple[str, str, str], tuple[Any, UpstreamPusher]] = {}
+        #: Pushes the origin accepted whose local publish is still to come.
+        self._pending: dict[tuple[str, str, str], tuple[UpstreamPusher, IDelayedCall]] = {}
 
     def bind(self, hub: Any) -> None:
         self._hub = hub
+
+    def _pusher(
+        self,
+        vhost: VhostConfig,
+        request: StreamRequest,
+        cid: int,
+        on_published: Callable[[Exception | None], None] | None = None,
+    ) -> UpstreamPusher | None:
+        origins = origins_of(vhost)
+        if not origins:
+            return None
+        key = (vhost.name, request.app, request.stream)
+        debug = vhost.debug_srs_upnode
+        return UpstreamPusher(
+            self._reactor,
+            origins,
+            request.app,
+            request.stream + request.param,
+            tc_url_for=lambda origin: edge_tc_url(vhost, request.app, origin),
+            headers=lambda: self._headers(key),
+            args=lambda origin: upnode_args(cid) if debug else None,
+            page_url=request.page_url,
+            swf_url=request.swf_url,
+            kind="edge-push",
+            connect=self._connect,
+            on_published=on_published,
+        )
+
+    def _headers(self, key: tuple[str, str, str]) -> list[SharedMessage]:
+        source = self._hub.find(*key) if self._hub is not None else None
+        return source.header_messages() if source is not None else []
+
+    def prepare(self, admission: Admission, cid: int) -> defer.Deferred[None]:
+        """
+        Push ``admission``'s stream to the origin before the edge accepts
+        its publisher (``SrsPublishEdge::on_client_publish``).
+
+        :return: fires once the origin answered Publish.Start; fails with
+            :class:`AccessDenied` with the origin's reason, or when the edge
+            already pushes this stream (SRS #180).
+        """
+        request = admission.request
+        key = (admission.vhost.name, request.app, request.stream)
+        if key in self.pushers or key in self._pending:
+            return defer.fail(AccessDenied(ERROR_EDGE_PUSH, f"edge push {'/'.join(key)}: "
+                                           "already pushing this stream to the origin"))
+        answered: defer.Deferred[None] = defer.Deferred()
+
+        def published(error: Exception | None) -> None:
+            if answered.called:
+                return
+            if error is None:
+                answered.callback(None)
+                return
+            self._drop_pending(key, "origin refused")
+            answered.errback(AccessDenied(ERROR_EDGE_PUSH, f"edge push: origin refused: {error}"))
+
+        pusher = self._pusher(admission.vhost, request, cid, published)
+        if pusher is None:
+            return defer.fail(AccessDenied(ERROR_EDGE_PUSH, "edge push: no usable origin"))
+        timer = self._reactor.callLater(PENDING_PUSH_TIMEOUT, self._drop_pending, key, "no publish")
+        self._pending[key] = (pusher, timer)
+        pusher.start()
+        return answered
+
+    def _drop_pending(self, key: tuple[str, str, str], reason: str) -> None:
+        found = self._pending.pop(key, None)
+        if found is None:
+            return
+        pusher, timer = found
+        if timer.active():
+            timer.cancel()
+        pusher.stop(reason)
 
     def on_publish(self, source: Any, request: StreamRequest) -> None:
         vhost: VhostConfig = source.vhost
         if not vhost.is_edge or isinstance(source.publisher, EdgePull):
             return
-        origins = origins_of(vhost)
-        if not origins:
-            self.log.error("edge push {url}: no usable origin", url=source.url, cid=source.cid)
-            return
-        debug = vhost.debug_srs_upnode
-        pusher = UpstreamPusher(
-            self._reactor,
-            origins,
-            request.app,
-            source.stream + request.param,
-            tc_url_for=lambda origin: edge_tc_url(vhost, request.app, origin),
-            headers=source.header_messages,
-            args=lambda origin: upnode_args(source.cid) if debug else None,
-            page_url=request.page_url,
-            swf_url=request.swf_url,
-            kind="edge-push",
-            connect=self._connect,
-        )
+        found = self._pending.pop(source.key, None)
+        if found is not None:
+            pusher, timer = found
+            if timer.active():
+                timer.cancel()
+        else:
+            made = self._pusher(vhost, request, source.cid)
+            if made is None:
+                self.log.error("edge push {url}: no usable origin", url=source.url, cid=source.cid)
+                return
+            pusher = made
+            pusher.start()
         consumer = _PushConsumer(source.cid, pusher)
         self.pushers[source.key] = (consumer, pusher)
         if self._hub is not None:
             self._hub.attach(source, consumer)
         else:
             source.attach(consumer, replay=False)
-        pusher.start()
 
     def on_unpublish(self, source: Any, request: StreamRequest) -> None:
         found = self.pushers.pop(source.key, None)
