@@ -68,7 +68,7 @@ class CasterPublication:
     message to the lease.  Messages that come while the admission is asked
     wait in a queue bounded in count and bytes.
 
-    :param on_closed: called once with the reason when the publish ends, by
+    :param on_closed: called once with this publication and the reason when the publish ends, by
         the caster (:meth:`close`) or by the server (a timeout, a kick).
     """
 
@@ -79,7 +79,7 @@ class CasterPublication:
         controller: IStreamController,
         request: StreamRequest,
         cid: int,
-        on_closed: Callable[[str], None],
+        on_closed: Callable[[CasterPublication, str], None],
     ) -> None:
         self.cid = cid
         self.request = request
@@ -90,6 +90,8 @@ class CasterPublication:
         self._pending: deque[SharedMessage] = deque()
         self._pending_bytes = 0
         self.dropped = 0
+        #: Closed because of the sender (refused, bad media), not by silence.
+        self.failed = False
         connect = dataclasses.replace(request, stream="", param="", client_type="")
         d: defer.Deferred[Any] = self.handle.admit(connect, Stage.CONNECT)
         d.addCallback(lambda _: self.handle.admit(request, Stage.PUBLISH))
@@ -111,6 +113,7 @@ class CasterPublication:
         self._pending_bytes = 0
 
     def _refused(self, failure: Failure) -> None:
+        self.failed = True
         if failure.check(AccessDenied, SourceError):
             code = getattr(failure.value, "code", None)
             self.close(f"refused{f' ({code})' if code else ''}: {failure.value}")
@@ -142,6 +145,7 @@ class CasterPublication:
         try:
             self.lease.deliver(message)
         except SourceError as e:
+            self.failed = True
             self.close(f"bad media: {e}")
 
     def close(self, reason: str) -> None:
@@ -153,7 +157,7 @@ class CasterPublication:
         if self.lease is not None:
             self.lease.end(reason)
         self.handle.close()
-        self._on_closed(reason)
+        self._on_closed(self, reason)
 
 
 class _Session:
@@ -168,10 +172,16 @@ class _Session:
         self.publication: CasterPublication | None = None
         self.reported_skips = False
         self.reported_others = False
+        self.bytes_in = 0
         self.timer = caster.clock.callLater(IDLE_TIMEOUT, self._idle)
 
     def datagram(self, data: bytes) -> None:
         self.timer.reset(IDLE_TIMEOUT)
+        self.bytes_in += len(data)
+        if self.publication is not None and self.publication.closed:
+            # Refused or bad: ignored until the sender has been silent for
+            # IDLE_TIMEOUT, rather than asking the hooks again per datagram.
+            return
         frames = self.demuxer.receive_data(data)
         if self.demuxer.stats.skipped_bytes and not self.reported_skips:
             self.reported_skips = True
@@ -189,6 +199,7 @@ class _Session:
                 self.cid,
                 self._closed,
             )
+            self.publication.received(self.bytes_in - len(data))
         publication = self.publication
         if publication is None:
             return
@@ -202,7 +213,7 @@ class _Session:
     def _idle(self) -> None:
         self.end(f"sender silent for {IDLE_TIMEOUT:g}s")
 
-    def _closed(self, reason: str) -> None:
+    def _closed(self, publication: CasterPublication | None, reason: str) -> None:
         stats = self.demuxer.stats
         self.caster.log.info(
             "mpegts caster closing: {reason}; packets={packets}, continuity errors={cc}, "
@@ -214,15 +225,20 @@ class _Session:
             skipped=stats.skipped_bytes,
             cid=self.cid,
         )
+        if publication is not None and publication.failed and self.timer.active():
+            self.publication = publication
+            return  # kept, closed, until the sender goes silent (see datagram)
         self.caster.forget(self)
 
     def end(self, reason: str) -> None:
         if self.timer.active():
             self.timer.cancel()
-        if self.publication is not None:
+        if self.publication is not None and not self.publication.closed:
             self.publication.close(reason)
+        elif self.publication is None:
+            self._closed(None, reason)
         else:
-            self._closed(reason)
+            self.caster.forget(self)
 
 
 class MpegtsUdpCaster(DatagramProtocol):

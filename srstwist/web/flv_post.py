@@ -193,6 +193,8 @@ class FlvPostRequest(Request):
         super().requestReceived(command, path, version)
 
     def process(self) -> None:
+        if self._answered:
+            return  # fail() answered and is closing the connection
         self._answered = True
         code, reason = self._failed or (200, "")
         self.setResponseCode(code)
@@ -212,6 +214,7 @@ class FlvPostRequest(Request):
         if transport is None:
             return
         if code is not None and not self._answered:
+            self._answered = True
             transport.write(
                 f"HTTP/1.1 {code} {reason[:80]}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode(
                     "latin-1", "replace"
