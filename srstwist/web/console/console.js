@@ -111,7 +111,7 @@
     });
   }
 
-  // ?play=app/stream (with ?http=BASE and ?format=flv|hls) starts playing
+  // ?play=app/stream (with ?http=BASE and ?format=flv|wsflv|hls) starts playing
   // that stream as soon as it is listed: links from elsewhere, and tests.
   var params = new URLSearchParams(location.search);
   var autoplay = params.get("play");
@@ -452,6 +452,9 @@
       || location.protocol + "//" + location.hostname + ":8080";
     if (params.get("format")) {
       $("format").value = params.get("format");
+    }
+    if (params.get("interval")) {
+      $("interval").value = params.get("interval");
     }
     // How far playback got, for people and for the headless-browser test.
     $("video").addEventListener("timeupdate", function () {
