@@ -49,6 +49,7 @@ from srstwist.web.mounts import (
 )
 from srstwist.web.site import SERVER_HEADER
 from srstwist.web.static import VodError, content_type, file_resource, flv_vod_prefix
+from srstwist.web.demo import demo_file
 from srstwist.web.ws_flv import WsFlvServer, is_websocket_upgrade
 
 __all__ = ["HttpStreamServer"]
@@ -113,7 +114,7 @@ class HttpStreamServer:
         static = static_route(config, host, path)
         if static is None:
             return _plain(request, 404, "Not Found")
-        return self._serve_static(request, static)
+        return self._serve_static(request, static, config.http_server.dir)
 
     # -- live streams ------------------------------------------------------
 
@@ -229,7 +230,7 @@ class HttpStreamServer:
 
     # -- static files ------------------------------------------------------
 
-    def _serve_static(self, request: Request, route: StaticRoute) -> Any:
+    def _serve_static(self, request: Request, route: StaticRoute, server_dir: str) -> Any:
         if route.redirect is not None:
             query = request.uri.partition(b"?")[2]
             target = route.redirect.encode() + (b"?" + query if query else b"")
@@ -247,7 +248,11 @@ class HttpStreamServer:
                 return b""
             path = os.path.join(path, "index.html")
         if not os.path.isfile(path):
-            return _plain(request, 404, "Not Found")
+            # The demo page stands in for a dir without one (issue 22).
+            demo = demo_file(route.root, server_dir, route.segments)
+            if demo is None or not os.path.isfile(demo):
+                return _plain(request, 404, "Not Found")
+            path = demo
         if path.endswith(".m3u8"):
             request.setHeader(b"cache-control", b"no-cache")
         start = _start_offset(request)

@@ -20,13 +20,14 @@ from twisted.internet import reactor as _reactor
 from twisted.internet import defer
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.utils import getProcessOutputAndValue
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.websocket import WebSocketClientEndpoint
 
 from srstwist.config.loader import load_config_text
 from srstwist.stream.stats import CLIENT_FMLE_PUBLISH, CLIENT_PLAY, AudioInfo, Statistics, VideoInfo
 from srstwist.services.sysinfo import SystemSampler
-from srstwist.web.api import HttpApi
+from srstwist.web.api import CONSOLE_DIR, HttpApi
+from srstwist.web.demo import DEMO_DIR, demo_file
 from tests.integration.process import ServerHelpers, SrsServer, free_port, sleep
 
 reactor: Any = _reactor
@@ -333,3 +334,39 @@ vhost __defaultVhost__ {{
             " s.dispatchEvent(new Event('input')); })()"
         )
         yield self.wait_page(visible, lambda v: v == 0)
+
+    @defer.inlineCallbacks
+    def test_demo_page_plays(self) -> Any:
+        """
+        ``http://127.0.0.1:<http port>/`` with an empty ``dir`` is the demo
+        page: it lists the live stream and plays it (here in WebSocket-FLV).
+        """
+        url = (
+            f"http://127.0.0.1:{self.http_port}/"
+            f"?api=http://127.0.0.1:{self.api_port}&format=wsflv"
+        )
+        yield self.cdp.call("Page.navigate", url=url)
+        listed = yield self.wait_page(
+            "document.getElementById('streams').textContent", lambda v: "live/s" in v
+        )
+        self.assertIn("live/s", listed)
+        played = yield self.wait_page(
+            "JSON.stringify([+(document.body.dataset.played || 0),"
+            " +(document.body.dataset.frames || 0), document.getElementById('url').textContent])",
+            lambda v: json.loads(v)[0] > 2 and json.loads(v)[1] > 25,
+            within=60,
+        )
+        self.assertTrue(json.loads(played)[2].startswith("ws://127.0.0.1:"))
+
+
+class DemoFileTests(SynchronousTestCase):
+    """Which requests the demo page stands in for (:func:`srstwist.web.demo.demo_file`)."""
+
+    def test_only_the_server_dir(self) -> None:
+        self.assertEqual(demo_file("./html", "html", ()), os.path.join(DEMO_DIR, "index.html"))
+        self.assertEqual(
+            demo_file("html", "html", ("mpegts.js",)), os.path.join(CONSOLE_DIR, "mpegts.js")
+        )
+        self.assertIsNone(demo_file("static.test", "html", ()))
+        self.assertIsNone(demo_file("html", "html", ("live", "index.html")))
+        self.assertIsNone(demo_file("html", "html", ("secret.txt",)))
