@@ -250,3 +250,47 @@ class GateTests(_EdgeBase):
             self.admit(Stage.CONNECT, "rtmp://127.0.0.1/live?vhost=unknown.com"), AccessDenied
         )
         self.assertIn("token traverse", failure.value.message)
+
+
+class ReloadTests(_EdgeBase):
+    """A reload changing origin or mode applies to live pulls; players stay."""
+
+    def reload(self, conf: str) -> None:
+        config = load_config_text(conf, "t.conf")
+        self.edge.hub.reconfigure(config)
+        self.service.reconfigure(config)
+        self.edge.holder.config = config  # type: ignore[misc]
+
+    def test_origin_changed(self) -> None:
+        _Publisher(self.origin)
+        _Publisher(self.origin2)
+        player, _ = self.player()
+        [pull] = self.service.pulls.values()
+        self.assertEqual(self.origins.connects, [19350])
+        self.reload(
+            "listen 1935;\nvhost __defaultVhost__ { mode remote; origin 127.0.0.1:19351; }\n"
+        )
+        self.flush()
+        self.edge.clock.advance(1)
+        self.flush()
+        self.assertEqual(self.origins.connects, [19350, 19351])
+        self.assertEqual(pull.status.state, "playing")
+        self.assertTrue(player.is_open)
+
+    def test_unchanged_origin_left_alone(self) -> None:
+        _Publisher(self.origin)
+        self.player()
+        self.reload(_EDGE.replace("min_latency on;", "min_latency off;"))
+        self.flush()
+        self.edge.clock.advance(5)
+        self.flush()
+        self.assertEqual(self.origins.connects, [19350])
+
+    def test_mode_local_stops_pull(self) -> None:
+        _Publisher(self.origin)
+        player, _ = self.player()
+        self.reload("listen 1935;\nvhost __defaultVhost__ { }\n")
+        self.flush()
+        self.assertEqual(self.service.pulls, {})
+        self.assertTrue(player.is_open)
+        self.assertEqual(self.origin_players(self.origin), 0)

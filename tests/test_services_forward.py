@@ -13,6 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from srstwist.client.rtmp import connect_rtmp
 from srstwist.codec.flv import FlvTagDecoder
+from srstwist.config.loader import load_config_text
 from srstwist.interfaces import Stage
 from srstwist.media.message import SharedMessage
 from srstwist.services.forward import (
@@ -109,7 +110,9 @@ class ParseTests(SynchronousTestCase):
         self.assertEqual(args["srs_id"], 5.0)
 
 
-class ForwardTests(SynchronousTestCase):
+class _ForwardBase(SynchronousTestCase):
+    """A master harness forwarding to a slave harness, in memory."""
+
     def setUp(self) -> None:
         self.master = Harness(_MASTER)
         self.slave = Harness(_SLAVE)
@@ -125,6 +128,10 @@ class ForwardTests(SynchronousTestCase):
 
     def slave_source(self) -> Any:
         return self.slave.hub.find("__defaultVhost__", "live", "livestream")
+
+
+class ForwardTests(_ForwardBase):
+    """Forward, reconnect, queue bound."""
 
     def test_forward_and_reconnect(self) -> None:
         tags = _tags()
@@ -205,3 +212,31 @@ class ForwardTests(SynchronousTestCase):
         publisher = _Publisher(harness)
         self.assertEqual(forwards.outputs, {})
         publisher.close("done")
+
+
+class ForwardReloadTests(_ForwardBase):
+    """A reload changing forward restarts the forwards of live streams only then."""
+
+    def test_reload(self) -> None:
+        _Publisher(self.master)
+        self.slave.flush()
+        key = ("__defaultVhost__", "live", "livestream")
+        [first] = self.forwards.outputs[key].pushers
+        # Something else changed: the forward goes on.
+        config = load_config_text(_MASTER.replace("}", "gop_cache off; }"), "t.conf")
+        self.master.hub.reconfigure(config)
+        self.assertEqual(self.forwards.outputs[key].pushers, [first])
+        # forward changed: restarted on the new list.
+        config = load_config_text(
+            _MASTER.replace("127.0.0.1:19350", "127.0.0.1:19352"), "t.conf"
+        )
+        self.master.hub.reconfigure(config)
+        self.slave.flush()
+        [second] = self.forwards.outputs[key].pushers
+        self.assertIsNot(second, first)
+        self.assertEqual(first.status.state, "stopped")
+        self.assertEqual(second.status.url, "rtmp://127.0.0.1:19352/live/livestream")
+        # forward removed: stopped.
+        self.master.hub.reconfigure(load_config_text(_SLAVE, "t.conf"))
+        self.assertNotIn(key, self.forwards.outputs)
+        self.assertEqual(second.status.state, "stopped")
