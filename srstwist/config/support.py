@@ -88,13 +88,13 @@ BUILT: frozenset[str] = frozenset(
         "stats",
         "stats.network",
         "stats.disk",
-        # stream_caster: mpegts_over_udp and flv are built; rtsp (and so
-        # rtp_port_min/rtp_port_max) is not yet (issue 19).
         "stream_caster",
         "stream_caster.enabled",
         "stream_caster.caster",
         "stream_caster.output",
         "stream_caster.listen",
+        "stream_caster.rtp_port_min",
+        "stream_caster.rtp_port_max",
         "vhost.http_hooks",
         "vhost.http_hooks.enabled",
         "vhost.http_hooks.on_connect",

@@ -8,7 +8,10 @@ The ``stream_caster`` blocks of the config as listeners (SRS 2.0:
 * ``caster flv``: a TCP port among the other listeners
   (:func:`caster_specs`), an HTTP site of
   :func:`srstwist.web.flv_post.flv_post_site`.
-* ``caster rtsp``: **not built yet**; the block is logged and skipped.
+* ``caster rtsp``: a TCP port among the other listeners
+  (:func:`caster_specs`) of
+  :class:`srstwist.protocols.rtsp.RtspCasterFactory`, whose sessions take
+  RTP ports from ``rtp_port_min``..``rtp_port_max``.
 
 As in SRS, ports bind ``0.0.0.0`` and the blocks are read at start only.
 """
@@ -24,6 +27,7 @@ from srstwist.config.holder import ConfigHolder
 from srstwist.config.model import ServerConfig, StreamCasterConfig
 from srstwist.interfaces import IStreamController
 from srstwist.protocols.mpegts_udp import MpegtsUdpCaster
+from srstwist.protocols.rtsp import RtspCasterFactory
 from srstwist.services.listeners import ListenerSpec
 from srstwist.web.flv_post import flv_post_site
 
@@ -76,18 +80,12 @@ class CasterGroup(service.MultiService):
                 continue
             if caster.caster == "mpegts_over_udp":
                 UdpCasterService(caster, controller, reactor).setServiceParent(self)
-            elif caster.caster == "rtsp":
-                _log.warn(
-                    "stream_caster rtsp ({where}) is not built yet; its port {port} is not opened",
-                    where=caster.where,
-                    port=caster.listen,
-                )
 
 
 def caster_specs(
     config: ServerConfig, controller: IStreamController, holder: ConfigHolder, reactor: Any
 ) -> list[ListenerSpec]:
-    """The TCP listeners of the ``flv`` casters, for the listener group."""
+    """The TCP listeners of the ``flv`` and ``rtsp`` casters, for the listener group."""
     found = []
     for caster in config.stream_casters:
         if caster.enabled and caster.caster == "flv":
@@ -96,4 +94,12 @@ def caster_specs(
                 return flv_post_site(controller, caster.output, reactor)
 
             found.append(ListenerSpec("stream_caster flv", f"tcp:{caster.listen}:backlog=511", make))
+        elif caster.enabled and caster.caster == "rtsp":
+
+            def make_rtsp(caster: StreamCasterConfig = caster) -> Any:
+                return RtspCasterFactory(
+                    controller, caster.output, reactor, caster.rtp_port_min, caster.rtp_port_max
+                )
+
+            found.append(ListenerSpec("stream_caster rtsp", f"tcp:{caster.listen}:backlog=511", make_rtsp))
     return found

@@ -3,7 +3,8 @@ End to end: the stream casters (issue 19) with real ffmpeg, ffprobe and curl.
 
 MPEG-TS over UDP and FLV over HTTP POST go in; ffprobe reads the stream
 back as RTMP and HTTP-FLV: H.264 640x360 with B-frames (``-bf 2``, so
-PTS != DTS must survive) and AAC.  RTSP is not built yet.
+PTS != DTS must survive) and AAC.  RTSP push over TCP (interleaved) and UDP,
+and a republish after ffmpeg is stopped.
 """
 
 from __future__ import annotations
@@ -34,11 +35,16 @@ class CasterTests(ServerHelpers, TestCase):
         self.http_port = free_port()
         self.udp_port = free_port()
         self.flv_port = free_port()
+        self.rtsp_port = free_port()
+        self.rtp_low = 42000 + (os.getpid() % 500) * 20
         body = f"""
 http_server {{ enabled on; listen 127.0.0.1:{self.http_port}; dir ./html; }}
 stream_caster {{ enabled on; caster mpegts_over_udp; listen {self.udp_port};
     output rtmp://127.0.0.1/live/ts; }}
 stream_caster {{ enabled on; caster flv; listen {self.flv_port};
+    output rtmp://127.0.0.1/[app]/[stream]; }}
+stream_caster {{ enabled on; caster rtsp; listen {self.rtsp_port};
+    rtp_port_min {self.rtp_low}; rtp_port_max {self.rtp_low + 20};
     output rtmp://127.0.0.1/[app]/[stream]; }}
 vhost __defaultVhost__ {{
     http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }}
@@ -122,3 +128,31 @@ vhost __defaultVhost__ {{
         bad = [line for line in self.server.lines() if "closing FLV POST: body is not FLV" in line]
         self.assertEqual(len(bad), 1, self.server.output)
         self.assertRegex(bad[0], r"\]\[\d+\] ")
+
+    def rtsp_push(self, transport: str, stream: str, seconds: float) -> Program:
+        return self.push(
+            ["-f", "rtsp", "-rtsp_transport", transport, f"rtsp://127.0.0.1:{self.rtsp_port}/live/{stream}.sdp"],
+            seconds,
+        )
+
+    @defer.inlineCallbacks
+    def test_rtsp_tcp_and_udp(self) -> Any:
+        yield self.start_server()
+        self.rtsp_push("tcp", "tcp", 14)
+        self.rtsp_push("udp", "udp", 14)
+        yield self.wait_publish("__defaultVhost__", "live/tcp")
+        yield self.wait_publish("__defaultVhost__", "live/udp")
+        yield defer.gatherResults([self.probe_both("live/tcp"), self.probe_both("live/udp")])
+        self.assertIn("transport=rtsp", self.server.output)
+
+    @defer.inlineCallbacks
+    def test_rtsp_republish_after_ffmpeg_is_stopped(self) -> Any:
+        yield self.start_server()
+        first = self.rtsp_push("udp", "again", 30)
+        yield self.wait_publish("__defaultVhost__", "live/again")
+        yield first.stop()
+        yield self.server.child.wait_for("unpublish __defaultVhost__/live/again", timeout=15)
+        since = self.server.child.mark()
+        self.rtsp_push("udp", "again", 12)
+        yield self.wait_publish("__defaultVhost__", "live/again", since=since)
+        yield self.probe_both("live/again")
