@@ -192,6 +192,27 @@ class EdgeTests(_Base):
         self.assertEqual(_codecs(probe), {"video": "h264", "audio": "aac"})
 
     @defer.inlineCallbacks
+    def test_http_flv_player_starts_the_pull(self) -> defer.Generator[Any, Any, None]:
+        """An HTTP-FLV player alone (hstrs) makes a cold edge pull from the origin."""
+        origin = SrsServer(self, _DEFAULT)
+        yield origin.started()
+        http_port = free_port()
+        edge = SrsServer(
+            self,
+            f"vhost __defaultVhost__ {{ mode remote; origin 127.0.0.1:{origin.port};\n"
+            "  http_remux { enabled on; mount [vhost]/[app]/[stream].flv; hstrs on; } }\n",
+            top=f"http_server {{ enabled on; listen {http_port}; }}\n",
+        )
+        yield edge.started()
+        self.publish(origin.url("live/livestream"), 15, origin.directory)
+        yield origin.child.wait_for("] publish __defaultVhost__/live/livestream, ", timeout=_WAIT)
+        probe = yield self.probe(
+            f"http://127.0.0.1:{http_port}/live/livestream.flv", edge.directory
+        )
+        self.assertEqual(_codecs(probe), {"video": "h264", "audio": "aac"})
+        self.assertIn("first player, start", edge.output)
+
+    @defer.inlineCallbacks
     def test_failover(self) -> defer.Generator[Any, Any, None]:
         """The first origin is killed by PID while a player plays: it goes on from the second."""
         first = SrsServer(self, _DEFAULT)
