@@ -240,3 +240,22 @@ class ForwardReloadTests(_ForwardBase):
         self.master.hub.reconfigure(load_config_text(_SLAVE, "t.conf"))
         self.assertNotIn(key, self.forwards.outputs)
         self.assertEqual(second.status.state, "stopped")
+
+
+class BackPressureTests(_ForwardBase):
+    def test_one_writable_waiter(self) -> None:
+        """A blocked destination socket: messages queue (bounded), one drain waiter."""
+        publisher = _Publisher(self.master)
+        self.slave.flush()
+        [pusher] = self.forwards.outputs[("__defaultVhost__", "live", "livestream")].pushers
+        client = pusher._client
+        assert client is not None
+        client.pauseProducing()  # as the transport does when its buffer is full
+        for tag in _tags()[:50]:
+            publisher.lease.deliver(tag)
+        self.assertEqual(len(client._writable_waiters), 1)
+        self.assertEqual(pusher.queued[0], 50)
+        client.resumeProducing()
+        self.slave.flush()
+        self.assertEqual(pusher.queued, (0, 0))
+        publisher.close("done")

@@ -233,6 +233,8 @@ class UpstreamPusher:
         self._retry: IDelayedCall | None = None
         self._stopped = False
         self._sending = False
+        #: Whether a wait for the transport to drain is pending.
+        self._waiting = False
         self._target: Destination = targets[0]
         self.status = PusherState(self._url(targets[0]))
 
@@ -288,8 +290,10 @@ class UpstreamPusher:
                 message = self._queue.popleft()
                 self._queued_bytes -= len(message.payload)
                 self._send(client, message)
-            if self._queue and client.is_open:
-                client.wait_writable().addCallbacks(lambda _: self._pump(), lambda f: None)
+            if self._queue and client.is_open and not self._waiting:
+                # One waiter at a time, however many messages arrive meanwhile.
+                self._waiting = True
+                client.wait_writable().addBoth(self._writable_again)
         except Exception as e:  # a lost connection mid-send: the retry path
             self.log.warn(
                 "{kind} {url}: send failed: {error}",
@@ -297,6 +301,11 @@ class UpstreamPusher:
             )
         finally:
             self._sending = False
+
+    def _writable_again(self, result: object) -> None:
+        self._waiting = False
+        if not isinstance(result, Failure):
+            self._pump()
 
     def _send(self, client: RtmpClientProtocol, message: SharedMessage) -> None:
         client.send_message(message.message_type_id, message.timestamp, message.payload)
