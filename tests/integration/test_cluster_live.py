@@ -213,6 +213,25 @@ class EdgeTests(_Base):
         self.assertIn("first player, start", edge.output)
 
     @defer.inlineCallbacks
+    def test_vhost_transform(self) -> defer.Generator[Any, Any, None]:
+        """conf/transform.edge.conf's vhosts: the edge vhost plays source.srs.com's stream."""
+        origin = SrsServer(self, "vhost __defaultVhost__ { }\nvhost source.srs.com { }\n")
+        yield origin.started()
+        edge = SrsServer(
+            self,
+            "vhost __defaultVhost__ { }\nvhost transform.srs.edge.com {\n"
+            f"  mode remote; origin 127.0.0.1:{origin.port}; vhost source.srs.com; }}\n",
+        )
+        yield edge.started()
+        self.publish(origin.url("live?vhost=source.srs.com/livestream"), 15, origin.directory)
+        yield origin.child.wait_for("] publish source.srs.com/live/livestream, ", timeout=_WAIT)
+        probe = yield self.probe(
+            edge.url("live?vhost=transform.srs.edge.com/livestream"), edge.directory
+        )
+        self.assertEqual(_codecs(probe), {"video": "h264", "audio": "aac"})
+        self.assertIn("] play source.srs.com/live/livestream, ", origin.output)
+
+    @defer.inlineCallbacks
     def test_failover(self) -> defer.Generator[Any, Any, None]:
         """The first origin is killed by PID while a player plays: it goes on from the second."""
         first = SrsServer(self, _DEFAULT)
