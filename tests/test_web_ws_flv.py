@@ -15,7 +15,16 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Message, Request
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Message,
+    Ping,
+    Request,
+)
 
 from srstwist.codec.flv import FlvTagDecoder, flv_header
 from srstwist.config.holder import ConfigHolder
@@ -25,6 +34,7 @@ from srstwist.services.controller import StreamController
 from srstwist.services.hub import SourceHub
 from srstwist.web.http_server import HttpStreamServer
 from srstwist.web.site import make_site
+from srstwist.tools.bench.http import HttpError, WsUnframer
 from srstwist.web.ws_flv import MAX_INBOUND, is_websocket_upgrade
 
 from tests.test_web_http_server import _Publisher
@@ -188,3 +198,43 @@ class UpgradeHeaderTests(SynchronousTestCase):
         self.assertTrue(is_websocket_upgrade(_R(b"WebSocket")))  # type: ignore[arg-type]
         self.assertFalse(is_websocket_upgrade(_R(b"h2c")))  # type: ignore[arg-type]
         self.assertFalse(is_websocket_upgrade(_R(None)))  # type: ignore[arg-type]
+
+
+class BenchUnframerTests(SynchronousTestCase):
+    """srs-bench's ``ws-flv-play`` reads what wsproto's server side frames."""
+
+    @settings(max_examples=50, deadline=None)
+    @given(
+        st.lists(st.binary(min_size=0, max_size=70000), min_size=1, max_size=5),
+        st.lists(st.integers(min_value=1, max_value=5000), min_size=1, max_size=40),
+    )
+    def test_round_trip_any_split(self, messages: list[bytes], cuts: list[int]) -> None:
+        server = WSConnection(ConnectionType.SERVER)
+        client = WSConnection(ConnectionType.CLIENT)
+        server.receive_data(client.send(Request(host="x", target="/")))
+        for _ in server.events():
+            server.send(AcceptConnection())
+        wire = b""
+        for message in messages:
+            wire += server.send(Message(data=message))
+        wire += server.send(Ping(b"p"))
+        out: list[bytes] = []
+        unframer = WsUnframer(out.append)
+        pos = 0
+        for cut in cuts:
+            unframer.receive_data(wire[pos : pos + cut])
+            pos += cut
+        unframer.receive_data(wire[pos:])
+        self.assertEqual(b"".join(out), b"".join(messages))
+
+    def test_close_and_mask_refused(self) -> None:
+        server = WSConnection(ConnectionType.SERVER)
+        client = WSConnection(ConnectionType.CLIENT)
+        server.receive_data(client.send(Request(host="x", target="/")))
+        for _ in server.events():
+            server.send(AcceptConnection())
+        with self.assertRaises(HttpError):
+            WsUnframer(lambda data: None).receive_data(server.send(CloseConnection(1000)))
+        masked = b"\x82\x83abcdxyz"  # FIN+binary, MASK bit, 3 bytes, a key, data
+        with self.assertRaises(HttpError):
+            WsUnframer(lambda data: None).receive_data(masked)

@@ -41,6 +41,7 @@ modes:
                  clients; stream names get the suffix -{i} (0..N-1) when N > 1,
                  or put {i} in the URL where the number goes
   http-flv-play  play an HTTP-FLV URL (http://host:port/app/stream.flv)
+  ws-flv-play    play a WebSocket-FLV URL (ws://host:port/app/stream.flv)
   hls-play       play an HLS URL (http://host:port/app/stream.m3u8)
   The HTTP modes probe URL first: when the server has no such output
   (connection refused or 404) they print "skipped: <reason>" and exit 0.
@@ -163,7 +164,7 @@ def parse_args(argv: Sequence[str]) -> BenchOptions:
     if not args.timeout > 0:
         parser.error("--timeout must be above 0")
     scheme = urlsplit(args.url).scheme
-    expected = "http" if args.mode in HTTP_MODES else "rtmp"
+    expected = "ws" if args.mode == "ws-flv-play" else "http" if args.mode in HTTP_MODES else "rtmp"
     if scheme != expected:
         parser.error(f"{args.mode} needs a {expected}:// URL, not {args.url!r}")
     if args.mode == "rtmp-publish" and not args.input:

@@ -19,6 +19,8 @@ its ``#EXTINF``.
 
 from __future__ import annotations
 
+import base64
+import os
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +37,7 @@ __all__ = [
     "HttpError",
     "HttpFlvClient",
     "HttpResponseReader",
+    "WsFlvClient",
     "make_http_client",
     "parse_playlist",
     "probe_blocking",
@@ -367,6 +370,95 @@ class HttpFlvClient(_HttpClient):
         self._fail("closed early", "the FLV response ended")
 
 
+class WsFlvClient(HttpFlvClient):
+    """
+    Plays WebSocket-FLV (``ws-flv-play``): an upgrade ``GET``, then the
+    server's binary messages (RFC 6455 section 5.2: unmasked, maybe
+    fragmented) are unframed and their payload read as one FLV stream.
+    """
+
+    def __init__(self, *args: Any, count_only: bool = False) -> None:
+        super().__init__(*args, count_only=count_only)
+        self._frames = WsUnframer(super().on_body)
+
+    def get(self, path: str) -> None:
+        self.reader = HttpResponseReader(self.on_head, self.on_body)
+        self.transport.write(upgrade_request_bytes(self.host, self.port, path))  # type: ignore[union-attr]
+
+    def on_head(self, status: int, headers: dict[str, str]) -> None:
+        if status != 101:
+            self._fail("http error", f"HTTP {status} for {self.result.stream} (no upgrade)")
+
+    def on_body(self, data: bytes) -> None:
+        self._frames.receive_data(data)
+
+    def on_complete(self) -> None:
+        self._fail("closed early", "the WebSocket connection ended")
+
+
+def upgrade_request_bytes(host: str, port: int, path: str) -> bytes:
+    """A WebSocket opening handshake (RFC 6455 section 4.1)."""
+    key = base64.b64encode(os.urandom(16)).decode("ascii")
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: {_USER_AGENT}\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        f"Sec-WebSocket-Version: 13\r\n\r\n"
+    ).encode("latin-1")
+
+
+class WsUnframer:
+    """
+    The payload of a server's WebSocket frames, in order, to ``on_data``
+    (data frames only; control frames are skipped, a close ends it).
+
+    :raises HttpError: from :meth:`receive_data`: a masked or oversized
+        frame, or the server's close frame.
+    """
+
+    def __init__(self, on_data: Callable[[bytes], None]) -> None:
+        self._on_data = on_data
+        self._carry = b""
+        self._left = 0
+        self._control = False
+
+    def receive_data(self, data: bytes) -> None:
+        if self._carry:
+            data = self._carry + data
+            self._carry = b""
+        pos = 0
+        end = len(data)
+        while pos < end:
+            if self._left:
+                take = min(self._left, end - pos)
+                if not self._control:
+                    self._on_data(data[pos : pos + take] if pos or take < end else data)
+                pos += take
+                self._left -= take
+                continue
+            if end - pos < 2:
+                self._carry = data[pos:]
+                return
+            opcode = data[pos] & 0x0F
+            length = data[pos + 1] & 0x7F
+            if data[pos + 1] & 0x80:
+                raise HttpError("masked frame from the server")
+            head = 2 + (2 if length == 126 else 8 if length == 127 else 0)
+            if end - pos < head:
+                self._carry = data[pos:]
+                return
+            if length == 126:
+                length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+            elif length == 127:
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+            if length > _MAX_TAG:
+                raise HttpError(f"WebSocket frame of {length} bytes")
+            if opcode == 0x8:
+                raise HttpError("the server closed the WebSocket")
+            self._control = opcode >= 0x8
+            self._left = length
+            pos += head
+
+
 def parse_playlist(text: str) -> tuple[str | None, float, int, list[tuple[float, str]], bool]:
     """
     Take an M3U8 playlist apart.
@@ -514,9 +606,9 @@ def make_http_client(
     sample: int | None = None,
 ) -> Callable[[int], BenchClient]:
     """
-    The client builder for ``http-flv-play`` or ``hls-play``; with
-    ``sample``, HTTP-FLV clients from that index on only count bytes past
-    their first key frame.
+    The client builder for ``http-flv-play``, ``ws-flv-play`` or
+    ``hls-play``; with ``sample``, FLV clients from that index on only
+    count bytes past their first key frame.
     """
 
     def make(i: int) -> BenchClient:
@@ -524,6 +616,8 @@ def make_http_client(
         if mode == "hls-play":
             return HlsClient(i, stream, host, port, clock, timeout)
         count_only = sample is not None and i >= sample
+        if mode == "ws-flv-play":
+            return WsFlvClient(i, stream, host, port, clock, timeout, count_only=count_only)
         return HttpFlvClient(i, stream, host, port, clock, timeout, count_only=count_only)
 
     return make

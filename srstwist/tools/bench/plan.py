@@ -34,9 +34,9 @@ __all__ = [
 ]
 
 #: Every ``MODE`` argument.
-MODES = ("rtmp-play", "rtmp-publish", "http-flv-play", "hls-play")
-#: The modes that take an ``http://`` URL.
-HTTP_MODES = ("http-flv-play", "hls-play")
+MODES = ("rtmp-play", "rtmp-publish", "http-flv-play", "ws-flv-play", "hls-play")
+#: The modes that take an ``http://`` URL (``ws://`` for ws-flv-play).
+HTTP_MODES = ("http-flv-play", "ws-flv-play", "hls-play")
 
 
 class TargetRefused(Exception):
