@@ -152,7 +152,7 @@ def main() -> None:
             report(results)
             with open(os.path.join(directory, "edge", "srs.log")) as f:
                 pulls = f.read().count("first player, start")
-            print(f"srstwist edge: {pulls} upstream starts for {args.samples} samples (cold each time)")
+            print(f"srstwist edge: {pulls} upstream starts for {args.samples} samples")
 
         task.react(lambda reactor: defer.Deferred.fromCoroutine(run(reactor)))
     finally:

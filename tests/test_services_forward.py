@@ -37,7 +37,8 @@ def _tags() -> list[SharedMessage]:
     """The tags of a 2 s FLV that ffmpeg made (H.264 + AAC, onMetaData first)."""
     with open(generated("flv"), "rb") as f:
         data = f.read()
-    return [SharedMessage(t.timestamp, t.tag_type, t.payload) for t in FlvTagDecoder().receive_data(data)]
+    tags = FlvTagDecoder().receive_data(data)
+    return [SharedMessage(t.timestamp, t.tag_type, t.payload) for t in tags]
 
 
 class _Publisher:
@@ -92,10 +93,10 @@ class ParseTests(SynchronousTestCase):
         request = StreamRequest(ip="1.2.3.4", vhost="v", app="live", tc_url="rtmp://a.com/live")
         harness = Harness(_MASTER)
         vhost = harness.config.vhost("__defaultVhost__")
-        self.assertEqual(forward_tc_url(request, vhost, Destination("h", 1935)), "rtmp://a.com/live")
-        self.assertEqual(
-            forward_tc_url(request, vhost, Destination("h", 1936, "x", "s.com")), "rtmp://s.com:1936/x"
-        )
+        plain = Destination("h", 1935)
+        self.assertEqual(forward_tc_url(request, vhost, plain), "rtmp://a.com/live")
+        named = Destination("h", 1936, "x", "s.com")
+        self.assertEqual(forward_tc_url(request, vhost, named), "rtmp://s.com:1936/x")
 
     def test_backoff_capped(self) -> None:
         backoff = Backoff(1, 8)

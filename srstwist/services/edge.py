@@ -515,7 +515,7 @@ class EdgeService:
 
     def edges(self) -> list[dict[str, Any]]:
         """Each edge pull and push, for ``/api/v1/clusters``."""
-        found = [_describe(*key, pull) for key, pull in sorted(self.pulls.items())]  # type: ignore[arg-type]
+        found = [_describe(*key, pull) for key, pull in sorted(self.pulls.items())]
         found.extend(self.pushes.describe())
         return found
 
@@ -649,7 +649,7 @@ class EdgePushes:
         pusher.stop("unpublish")
 
     def describe(self) -> list[dict[str, Any]]:
-        return [_describe(*key, pusher) for key, (_, pusher) in sorted(self.pushers.items())]  # type: ignore[arg-type]
+        return [_describe(*key, pusher) for key, (_, pusher) in sorted(self.pushers.items())]
 
 
 @implementer(IStreamConsumer)

@@ -584,7 +584,8 @@ class ForwardService:
             output.close(reason)
 
 
-def _describe(vhost: str, app: str, stream: str, pusher: UpstreamPusher) -> dict[str, Any]:
+def _describe(vhost: str, app: str, stream: str, pusher: Any) -> dict[str, Any]:
+    """One upstream for the API: an :class:`UpstreamPusher` or an edge pull."""
     status = pusher.status
     count, size = pusher.queued
     return {

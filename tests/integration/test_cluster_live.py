@@ -232,6 +232,36 @@ class EdgeTests(_Base):
         self.assertIn("] play source.srs.com/live/livestream, ", origin.output)
 
     @defer.inlineCallbacks
+    def test_token_traverse(self) -> defer.Generator[Any, Any, None]:
+        """
+        The origin's on_connect hook decides for the edge: it sees the
+        client's own tcUrl (the edge's address); when it denies, the edge
+        refuses the client.
+        """
+        from tests.integration.test_control_plane import HookReceiver
+
+        receiver = HookReceiver(self)
+        hooks = "vhost __defaultVhost__ {{ http_hooks {{ enabled on; on_connect {}; }} }}\n"
+        allow = SrsServer(self, hooks.format(receiver.url("zero")))
+        deny = SrsServer(self, hooks.format(receiver.url("deny")))
+        yield defer.gatherResults([allow.started(), deny.started()])
+        traverse = "token_traverse on; "
+        edge = SrsServer(self, _edge(allow.port).replace("mode", traverse + "mode"))
+        refusing = SrsServer(self, _edge(deny.port).replace("mode", traverse + "mode"))
+        yield defer.gatherResults([edge.started(), refusing.started()])
+        self.publish(edge.url("live/livestream?token=abc"), 12, edge.directory)
+        yield allow.child.wait_for("] publish __defaultVhost__/live/livestream, ", timeout=_WAIT)
+        tc_urls = [p.get("tcUrl") for p in receiver.payloads("on_connect")]
+        self.assertIn(f"rtmp://127.0.0.1:{edge.port}/live", tc_urls)
+
+        child = program(
+            self, ffprobe("-show_streams", refusing.url("live/livestream")), refusing.directory, 20
+        )
+        result = yield child.ended
+        self.assertNotEqual(result[0], 0)
+        yield refusing.child.wait_for("token traverse: origin", timeout=_WAIT)
+
+    @defer.inlineCallbacks
     def test_failover(self) -> defer.Generator[Any, Any, None]:
         """The first origin is killed by PID while a player plays: it goes on from the second."""
         first = SrsServer(self, _DEFAULT)
