@@ -260,3 +260,19 @@ class BackPressureTests(_ForwardBase):
         self.slave.flush()
         self.assertEqual(pusher.queued, (0, 0))
         publisher.close("done")
+
+
+class QueueLengthTests(_ForwardBase):
+    def test_queue_spans_at_most_queue_length(self) -> None:
+        """A down destination's queue holds at most queue_length seconds of stream."""
+        self.endpoint.up = False
+        publisher = _Publisher(self.master)
+        [pusher] = self.forwards.outputs[("__defaultVhost__", "live", "livestream")].pushers
+        pusher._max_duration = 500  # ms, for a 2 s capture
+        for tag in _tags():
+            publisher.lease.deliver(tag)
+        queue = list(pusher._queue)
+        self.assertTrue(queue)
+        self.assertLessEqual(queue[-1].timestamp - queue[0].timestamp, 500)
+        self.assertGreater(pusher.status.dropped, 0)
+        publisher.close("done")

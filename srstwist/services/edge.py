@@ -565,6 +565,7 @@ class EdgePushes:
             swf_url=request.swf_url,
             kind="edge-push",
             connect=self._connect,
+            queue_length=vhost.queue_length,
             on_published=on_published,
         )
 

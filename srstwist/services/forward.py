@@ -11,7 +11,8 @@ makes one :class:`ForwardOutput` per publish, registered with
 output holds one :class:`UpstreamPusher` per destination.  Each pusher is
 independent of the source, of the players and of the other destinations:
 
-* it has its own bounded queue (count and bytes); when it overflows (the
+* it has its own bounded queue (``queue_length`` seconds, count and bytes);
+  when it overflows (the
   destination is down or slower than the stream) the queue is emptied and
   the pusher waits for the next video keyframe, as SRS's queue shrink
   keeps a player decodable (``SrsMessageQueue::shrink``);
@@ -179,6 +180,8 @@ class UpstreamPusher:
     :param headers: the source's metadata and sequence headers now, sent
         first after each connect (SRS #150).
     :param args: the connect arguments for a target (``None``: none).
+    :param queue_length: seconds of stream the queue may hold (the vhost's
+        ``queue_length``), besides its count and byte bounds.
     :param on_published: called with ``None`` at each publish start, or
         with the error of a failed attempt (edge push waits on it).
     """
@@ -202,6 +205,7 @@ class UpstreamPusher:
         backoff: Backoff | None = None,
         max_messages: int = QUEUE_MAX_MESSAGES,
         max_bytes: int = QUEUE_MAX_BYTES,
+        queue_length: float = 30.0,
         on_published: Callable[[Exception | None], None] | None = None,
     ) -> None:
         if not targets:
@@ -222,6 +226,9 @@ class UpstreamPusher:
         self._backoff = backoff or Backoff()
         self._max_messages = max_messages
         self._max_bytes = max_bytes
+        #: Milliseconds of stream the queue may span (``queue_length``, as
+        #: SRS's ``SrsMessageQueue`` shrinks); 0: no time bound.
+        self._max_duration = queue_length * 1000
         self._on_published = on_published
         self._queue: deque[SharedMessage] = deque()
         self._queued_bytes = 0
@@ -255,7 +262,14 @@ class UpstreamPusher:
             else:
                 self._want_keyframe = False
         size = len(message.payload)
-        if len(self._queue) >= self._max_messages or self._queued_bytes + size > self._max_bytes:
+        queue = self._queue
+        too_long = (
+            self._max_duration > 0
+            and bool(queue)
+            and message.timestamp - queue[0].timestamp > self._max_duration
+        )
+        too_big = self._queued_bytes + size > self._max_bytes
+        if too_long or too_big or len(queue) >= self._max_messages:
             self.status.dropped += len(self._queue)
             self.log.warn(
                 "{kind} {url}: queue full ({count} messages, {size} bytes), dropped; "
@@ -554,6 +568,7 @@ class ForwardService:
                 swf_url=request.swf_url,
                 kind="forward",
                 connect=self._connect,
+                queue_length=vhost.queue_length,
             )
             pushers.append(pusher)
         if not pushers:
