@@ -12,10 +12,9 @@ output holds one :class:`UpstreamPusher` per destination.  Each pusher is
 independent of the source, of the players and of the other destinations:
 
 * it has its own bounded queue (``queue_length`` seconds, count and bytes);
-  when it overflows (the
-  destination is down or slower than the stream) the queue is emptied and
-  the pusher waits for the next video keyframe, as SRS's queue shrink
-  keeps a player decodable (``SrsMessageQueue::shrink``);
+  when it overflows (the destination is down or slower than the stream) the
+  queue is emptied and the pusher waits for the next video keyframe, as
+  SRS's queue shrink keeps a player decodable (``SrsMessageQueue::shrink``);
 * it reconnects after any failure, with a capped exponential backoff
   (1 s doubling to 30 s; SRS 2.0 sleeps a fixed 3 s);
 * after each (re)connect it sends the source's metadata and sequence
