@@ -34,10 +34,16 @@ from srstwist.services.controller import StreamController
 from srstwist.services.hub import SourceHub
 from srstwist.web.http_server import HttpStreamServer
 from srstwist.web.site import make_site
+from srstwist.stream.batch import SharedBatch
+from srstwist.stream.request import StreamRequest
+from srstwist.stream.ws_player import binary_frame_header
 from srstwist.tools.bench.http import HttpError, WsUnframer
 from srstwist.web.ws_flv import MAX_INBOUND, is_websocket_upgrade
 
+from tests.rtmp_peer import captured_media
 from tests.test_web_http_server import _Publisher
+
+_REQUEST = StreamRequest(ip="127.0.0.1", vhost="__defaultVhost__", app="live", stream="s")
 
 
 class _Env:
@@ -238,3 +244,68 @@ class BenchUnframerTests(SynchronousTestCase):
         masked = b"\x82\x83abcdxyz"  # FIN+binary, MASK bit, 3 bytes, a key, data
         with self.assertRaises(HttpError):
             WsUnframer(lambda data: None).receive_data(masked)
+
+
+class WsFanOutTests(SynchronousTestCase):
+    """WebSocket-FLV players share the HTTP-FLV players' batch and get the same FLV."""
+
+    def run_stream(self, sharing: bool) -> tuple[list[bytes], int, int, Any]:
+        self.patch(SharedBatch, "sharing", sharing)
+        env = _Env()
+        vhost = env.holder.config.vhost("__defaultVhost__")
+        assert vhost is not None
+        source = env.hub.source(vhost, "live", "s")
+        publisher = _Publisher()
+        env.hub.publish(source, publisher, _REQUEST)
+        media = captured_media()
+        connections: list[tuple[StringTransport, WSConnection, bytearray]] = []
+        start = env.clock.seconds()
+
+        def pump() -> None:
+            for transport, client, data in connections:
+                data += _binary(_events(transport, client))
+
+        for index, raw in enumerate(media):
+            if index in (0, len(media) // 2):
+                for _ in range(5):
+                    _, transport, client = env.connect()
+                    connections.append((transport, client, bytearray()))
+            due = start + raw.timestamp / 1000.0
+            if due > env.clock.seconds():
+                env.clock.advance(due - env.clock.seconds())
+            source.on_message(SharedMessage.from_raw(raw))
+            pump()
+        env.clock.advance(1)
+        pump()
+        shared = sum(p.shared_sends for p in env.app.players)
+        env.hub.unpublish(source, publisher, _REQUEST)
+        pump()
+        return [bytes(data) for _, _, data in connections], shared, len(media), env
+
+    def test_same_flv_shared_or_not(self) -> None:
+        shared_bodies, shared_sends, messages, env = self.run_stream(sharing=True)
+        alone_bodies, alone_sends, _, _ = self.run_stream(sharing=False)
+        self.assertEqual(alone_sends, 0)
+        self.assertGreater(shared_sends, messages // 2)
+
+        def tags(body: bytes) -> list[tuple[int, int, bytes]]:
+            return [(t.tag_type, t.timestamp, t.payload) for t in FlvTagDecoder().receive_data(body)]
+
+        self.assertEqual([tags(b) for b in shared_bodies], [tags(b) for b in alone_bodies])
+        self.assertGreater(len(tags(shared_bodies[0])), messages // 2)
+
+
+class FrameHeaderTests(SynchronousTestCase):
+    @given(st.integers(min_value=0, max_value=200_000))
+    def test_wsproto_reads_our_frames(self, size: int) -> None:
+        """Our frame header, as wsproto's client reads it (RFC 6455 section 5.2)."""
+        server = WSConnection(ConnectionType.SERVER)
+        client = WSConnection(ConnectionType.CLIENT)
+        server.receive_data(client.send(Request(host="x", target="/")))
+        for _ in server.events():
+            client.receive_data(server.send(AcceptConnection()))
+        list(client.events())
+        payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        client.receive_data(binary_frame_header(size) + payload)
+        received = b"".join(bytes(e.data) for e in client.events() if isinstance(e, BytesMessage))
+        self.assertEqual(received, payload)

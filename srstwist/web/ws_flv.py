@@ -6,11 +6,11 @@ WebSocket-FLV (issue 22; SRS 2.0 has none, SRS 4 added it): an
 ``http://host:8080/live/s.flv``, in binary messages (what flv.js and
 mpegts.js play with ``type: 'flv', isLive: true`` and a ``ws://`` URL).
 
-The player is an :class:`~srstwist.stream.http_player.HttpLivePlayer`:
-the same bounded queue, jitter, merged writes and back-pressure as an
-HTTP-FLV player; each write becomes one binary message (RFC 6455 section
-5.6) holding one or more whole FLV tags.  It takes no shared batch: every
-message is framed for its own connection.
+The player is a :class:`~srstwist.stream.ws_player.WsFlvPlayer`, an
+HTTP-FLV player: the same bounded queue, jitter, merged writes and
+back-pressure; each write becomes one binary message (RFC 6455 section
+5.6) holding one or more whole FLV tags, and in step with its source it
+takes the HTTP-FLV players' shared batch with a frame header in front.
 
 The upgrade is answered only once the controller admitted the play
 (``security``, ``on_play``), so a refused player gets an HTTP 403 before
@@ -42,7 +42,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from srstwist.interfaces import IStreamController, Stage
 from srstwist.media.remux import FlvLiveEncoder
 from srstwist.stream.admission import AccessDenied, Admission
-from srstwist.stream.http_player import HttpLivePlayer
+from srstwist.stream.ws_player import WsFlvPlayer
 from srstwist.stream.request import StreamRequest
 from srstwist.stream.socket_send import bound_send_buffer
 from srstwist.stream.stats import CLIENT_PLAY
@@ -299,11 +299,22 @@ class WsFlvServer:
                 protocol.close(1000)
                 leave("stream ended")
 
-            player = HttpLivePlayer(cid, admission.vhost, encoder, protocol.send, self.clock, ended)
+            channel: Any = request.channel
+            tcp = channel.transport
+            player = WsFlvPlayer(
+                cid,
+                admission.vhost,
+                encoder,
+                protocol.send,
+                self.clock,
+                ended,
+                raw_write=tcp.write,
+                is_open=lambda: protocol.open and not tcp.disconnecting,
+                socket_transport=tcp,
+            )
             state["player"] = player
             self.players.add(player)
-            channel: Any = request.channel
-            bound_send_buffer(channel.transport, admission.vhost.mw_latency)
+            bound_send_buffer(tcp, admission.vhost.mw_latency)
             # The channel still relays its transport's pause and resume to
             # the request's producer after the upgrade.
             channel.registerProducer(player, True)
