@@ -294,3 +294,28 @@ class ReloadTests(_EdgeBase):
         self.assertEqual(self.service.pulls, {})
         self.assertTrue(player.is_open)
         self.assertEqual(self.origin_players(self.origin), 0)
+
+
+class EdgeHookTests(_EdgeBase):
+    """The edge's hooks: its players' as on any server; none for the pull itself."""
+
+    def test_player_hooks_and_no_publish_hook(self) -> None:
+        from tests.test_stream_controller import RecordingHooks
+
+        conf = _EDGE.replace(
+            "min_latency on;",
+            "min_latency on; http_hooks { enabled on; on_connect http://h/; on_play http://h/; "
+            "on_stop http://h/; on_publish http://h/; on_unpublish http://h/; on_close http://h/; }",
+        )
+        self.edge.holder.config = load_config_text(conf, "t.conf")  # type: ignore[misc]
+        hooks = RecordingHooks()
+        self.edge.controller.hooks = hooks  # type: ignore[assignment]
+        _Publisher(self.origin)
+        player, _ = self.player()
+        self.assertEqual(self.service.pulls[("__defaultVhost__", "live", "livestream")].sessions, 1)
+        player.close()
+        self.flush()
+        self.edge.clock.advance(3)
+        self.flush()
+        events = hooks.events()
+        self.assertEqual(events, ["on_connect", "on_play", "on_stop", "on_close"])
