@@ -312,7 +312,8 @@ class EdgeHookTests(_EdgeBase):
         self.edge.controller.hooks = hooks  # type: ignore[assignment]
         _Publisher(self.origin)
         player, _ = self.player()
-        self.assertEqual(self.service.pulls[("__defaultVhost__", "live", "livestream")].sessions, 1)
+        [pull] = self.service.pulls.values()
+        self.assertEqual(pull.sessions, 1)
         player.close()
         self.flush()
         self.edge.clock.advance(3)
