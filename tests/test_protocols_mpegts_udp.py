@@ -66,6 +66,7 @@ class CasterTests(SynchronousTestCase):
         stats = self.harness.controller.stats.client(cid)
         self.assertEqual((stats.ip, stats.type), ("10.0.0.9", "fmle-publish"))  # type: ignore[union-attr]
         self.assertEqual(stats.bytes_recv, len(_capture()))  # type: ignore[union-attr]
+        self.assertEqual(stats.to_api_dict(0)["transport"], "mpegts_udp")  # type: ignore[union-attr]
 
     def test_silence_ends_the_publish_and_anyone_republishes(self) -> None:
         recorder = self.play()

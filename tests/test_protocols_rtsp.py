@@ -90,6 +90,7 @@ class RtspTests(SynchronousTestCase):
         self.assertEqual(replies.count("RTSP/1.0 200 OK"), 5, replies)
         self.assertIn("interleaved=2-3", replies)
         self.assertTrue(self.live())
+        self.assertEqual(self.harness.controller.stats.client(700).to_api_dict(0)["transport"], "rtsp")
         for packet in load("rtp-h264.bin"):
             protocol.dataReceived(b"$\x00" + len(packet).to_bytes(2, "big") + packet)
         source = self.harness.hub.find("__defaultVhost__", "live", "cam")

@@ -71,6 +71,8 @@ class FlvPostTests(SynchronousTestCase):
         channel.dataReceived(body[:20000])
         self.assertTrue(self.harness.controller.is_live("__defaultVhost__", "live", "s"))
         self.assertEqual(transport.value(), b"")
+        [publisher] = [c for c in self.harness.controller.stats.clients() if c.cid != 950]
+        self.assertEqual(publisher.to_api_dict(0)["transport"], "flv_post")
         channel.dataReceived(body[20000:])
         self.assertFalse(self.harness.controller.is_live("__defaultVhost__", "live", "s"))
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 200"))

@@ -102,6 +102,8 @@ class CasterPublication:
         if self.closed:
             return
         self.lease = self.handle.publish(admission, self)
+        if self.handle.stats is not None:
+            self.handle.stats.transport = self.request.transport  # the API's ``transport`` (ours)
         self.log.info(
             "publish {url}, type={kind}, transport={transport}",
             url=self.lease.source.url,

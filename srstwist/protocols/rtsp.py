@@ -108,6 +108,8 @@ class _UdpReceiver(DatagramProtocol):
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
         if str(addr[0]) != self.session.peer_ip:
             return  # RTP for this session only comes from its encoder
+        if self.session.publication is not None:
+            self.session.publication.received(len(datagram))
         self.session.packet(self.track, datagram, self.rtcp)
 
 

@@ -361,6 +361,7 @@ class ClientStats:
         "page_url",
         "swf_url",
         "type",
+        "transport",
         "start_time",
         "bytes_recv",
         "bytes_sent",
@@ -381,6 +382,10 @@ class ClientStats:
         self.page_url = ""
         self.swf_url = ""
         self.type = CLIENT_UNKNOWN
+        #: How a stream caster's publisher came in (``mpegts_udp``, ``rtsp``,
+        #: ``flv_post``), set by the caster; empty for RTMP and HTTP clients,
+        #: whose API objects keep exactly SRS's fields.
+        self.transport = ""
         self.start_time = start_time
         self.bytes_recv = 0
         self.bytes_sent = 0
@@ -399,11 +404,12 @@ class ClientStats:
 
     def to_api_dict(self, now: float) -> dict[str, Any]:
         """
-        The ``<client>`` object of SRS's ``SrsStatisticClient::dumps``.
+        The ``<client>`` object of SRS's ``SrsStatisticClient::dumps``, plus
+        ``transport`` (ours) for a stream caster's publisher.
 
         :param now: the current time in seconds, for ``alive`` (ms).
         """
-        return {
+        found: dict[str, Any] = {
             "id": self.cid,
             "vhost": self.stream_stats.vhost.id,
             "stream": self.stream_stats.id,
@@ -416,6 +422,9 @@ class ClientStats:
             "publish": self.publishing,
             "alive": int((now - self.start_time) * 1000),
         }
+        if self.transport:
+            found["transport"] = self.transport
+        return found
 
 
 class Statistics(_Counted):

@@ -92,6 +92,8 @@ class _Publication:
         if self.closed:
             return
         self.lease = self.handle.publish(admission, self)
+        if self.handle.stats is not None:
+            self.handle.stats.transport = "flv_post"  # the API's ``transport`` (ours)
         self.log.info(
             "publish {url}, type={kind}, transport=flv_post", url=self.lease.source.url, kind=self.request.client_type
         )
