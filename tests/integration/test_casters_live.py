@@ -2,7 +2,7 @@
 End to end: the stream casters (issue 19) with real ffmpeg, ffprobe and curl.
 
 MPEG-TS over UDP and FLV over HTTP POST go in; ffprobe reads the stream
-back as RTMP and HTTP-FLV: H.264 640x360 with B-frames (``-bf 2``, so
+back as RTMP and HTTP-FLV (and HLS): H.264 640x360 with B-frames (``-bf 2``, so
 PTS != DTS must survive) and AAC.  RTSP push over TCP (interleaved) and UDP,
 and a republish after ffmpeg is stopped.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
-from tests.integration.process import Program, ServerHelpers, SrsServer, ffprobe, free_port
+from tests.integration.process import Program, ServerHelpers, SrsServer, ffprobe, free_port, sleep
 
 _SOURCE = [
     "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25",
@@ -48,6 +48,7 @@ stream_caster {{ enabled on; caster rtsp; listen {self.rtsp_port};
     output rtmp://127.0.0.1/[app]/[stream]; }}
 vhost __defaultVhost__ {{
     http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }}
+    hls {{ enabled on; hls_fragment 2; hls_window 10; hls_path ./html; }}
 }}
 """
         self.server = SrsServer(self, body)
@@ -64,9 +65,23 @@ vhost __defaultVhost__ {{
         return self.start(argv, seconds + 15)
 
     @defer.inlineCallbacks
-    def probe_both(self, path: str) -> Any:
-        """ffprobe the stream as RTMP and HTTP-FLV: streams and the first video packets."""
+    def hls_ready(self, path: str, within: float = 20.0) -> Any:
+        """Wait (bounded) until the stream's playlist lists two segments; return its file."""
+        playlist = self.server.path(f"html/{path}.m3u8")
+        for _ in range(int(within * 10)):
+            if os.path.exists(playlist):
+                with open(playlist) as f:
+                    if f.read().count("#EXTINF") >= 2:
+                        return playlist
+            yield sleep(0.1)
+        self.fail(f"no HLS playlist with two segments at {playlist} within {within:g}s")
+
+    @defer.inlineCallbacks
+    def probe_both(self, path: str, hls: bool = False) -> Any:
+        """ffprobe the stream as RTMP and HTTP-FLV (and HLS): streams and the first video packets."""
         urls = [self.server.url(path), self.http(f"/{path}.flv")]
+        if hls:
+            urls.append((yield self.hls_ready(path)))
         probes = [
             self.start(
                 ffprobe("-show_streams", "-show_packets", "-select_streams", "v",
@@ -95,7 +110,7 @@ vhost __defaultVhost__ {{
         yield self.start_server()
         self.push(["-f", "mpegts", f"udp://127.0.0.1:{self.udp_port}?pkt_size=1316"], 14)
         yield self.wait_publish("__defaultVhost__", "live/ts")
-        yield self.probe_both("live/ts")
+        yield self.probe_both("live/ts", hls=True)
         self.assertIn("transport=mpegts_udp", self.server.output)
 
     @defer.inlineCallbacks
@@ -103,7 +118,7 @@ vhost __defaultVhost__ {{
         yield self.start_server()
         self.push(["-method", "POST", "-f", "flv", f"http://127.0.0.1:{self.flv_port}/live/post.flv"], 14)
         yield self.wait_publish("__defaultVhost__", "live/post")
-        yield self.probe_both("live/post")
+        yield self.probe_both("live/post", hls=True)
 
     @defer.inlineCallbacks
     def test_flv_post_curl_sized_chunked_and_garbage(self) -> Any:
@@ -142,7 +157,7 @@ vhost __defaultVhost__ {{
         self.rtsp_push("udp", "udp", 14)
         yield self.wait_publish("__defaultVhost__", "live/tcp")
         yield self.wait_publish("__defaultVhost__", "live/udp")
-        yield defer.gatherResults([self.probe_both("live/tcp"), self.probe_both("live/udp")])
+        yield defer.gatherResults([self.probe_both("live/tcp", hls=True), self.probe_both("live/udp")])
         self.assertIn("transport=rtsp", self.server.output)
 
     @defer.inlineCallbacks
