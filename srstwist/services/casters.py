@@ -31,7 +31,7 @@ from srstwist.protocols.rtsp import RtspCasterFactory
 from srstwist.services.listeners import ListenerSpec
 from srstwist.web.flv_post import flv_post_site
 
-__all__ = ["UdpCasterService", "CasterGroup", "caster_specs"]
+__all__ = ["UdpCasterService", "CasterGroup", "CasterSpecs", "caster_specs"]
 
 _log = Logger()
 
@@ -82,10 +82,27 @@ class CasterGroup(service.MultiService):
                 UdpCasterService(caster, controller, reactor).setServiceParent(self)
 
 
+class CasterSpecs:
+    """
+    The TCP listeners of the ``flv`` and ``rtsp`` casters, for the listener
+    group, from the config the server started with: ``stream_caster`` is not
+    reloaded (SRS 2.0 neither), so a reload keeps these listeners as they are.
+    """
+
+    def __init__(self, controller: IStreamController, holder: ConfigHolder, reactor: Any) -> None:
+        self._args = (controller, holder, reactor)
+        self._found: list[ListenerSpec] | None = None
+
+    def __call__(self, config: ServerConfig) -> list[ListenerSpec]:
+        if self._found is None:
+            self._found = caster_specs(config, *self._args)
+        return list(self._found)
+
+
 def caster_specs(
     config: ServerConfig, controller: IStreamController, holder: ConfigHolder, reactor: Any
 ) -> list[ListenerSpec]:
-    """The TCP listeners of the ``flv`` and ``rtsp`` casters, for the listener group."""
+    """The TCP listeners of the ``flv`` and ``rtsp`` casters of ``config``."""
     found = []
     for caster in config.stream_casters:
         if caster.enabled and caster.caster == "flv":
