@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_protocols_rtsp -*-
 """
 The RTSP caster: an encoder pushes with ``ANNOUNCE``/``SETUP``/``RECORD``
-(RFC 2326 10.11, 10.4, 10.11), RTP over UDP from the configured port range
+(RFC 2326 10.3, 10.4, 10.11), RTP over UDP from the configured port range
 or interleaved on the RTSP connection (``$`` framing, RFC 2326 10.12, which
 SRS 2.0's ``srs_app_rtsp.cpp`` lacks), and the stream is published through
 the stream controller like any other.
