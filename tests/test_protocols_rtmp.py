@@ -418,8 +418,9 @@ class HookTests(SynchronousTestCase):
     def test_client_gone_before_hook_answers(self) -> None:
         """
         A publisher that leaves while on_publish is asked is not admitted when
-        the hook accepts afterwards: no source, no statistics entry, no
-        on_unpublish.
+        the hook accepts afterwards: no source, no statistics entry; the hook
+        server, which accepted it, gets on_unpublish, then on_close (which
+        waited for the answer), as SRS sends them.
         """
         client = ScriptedClient(_URL, "s", "publish")
         self.harness.connect(client)
@@ -433,4 +434,4 @@ class HookTests(SynchronousTestCase):
         self.harness.flush()
         self.assertIsNone(self.harness.hub.find("__defaultVhost__", "live", "s"))
         self.assertEqual(self.harness.hub.stats.client_count, 0)
-        self.assertEqual(self.hooks.notified, ["on_close"])
+        self.assertEqual(self.hooks.notified, ["on_unpublish", "on_close"])

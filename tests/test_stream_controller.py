@@ -378,6 +378,9 @@ class AdmissionTests(SynchronousTestCase):
         pending.callback(None)
         self.assertIsInstance(results[0].value, AccessDenied)
         self.assertFalse(self.controller.is_live("__defaultVhost__", "live", "s"))
+        # The hook server accepted the publish, so it hears of its end
+        # (found by the soak: on_stop short of on_play).
+        self.assertEqual(self.hooks.events(9), ["on_unpublish"])
 
     def test_unknown_hook_event(self) -> None:
         """Building a body for an event that is not a client event is an error."""

@@ -15,7 +15,7 @@ object whose ``code`` is 0); anything else rejects.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 

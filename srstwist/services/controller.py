@@ -262,6 +262,8 @@ class ClientHandle:
         self._connected: tuple[StreamRequest, VhostConfig] | None = None
         self._leases: list[PublishLease | PlayLease] = []
         self._notifications: defer.Deferred[None] = defer.succeed(None)
+        #: Admission hooks in flight (on_close waits for them).
+        self._asking = 0
 
     # -- traffic -----------------------------------------------------------
 
@@ -298,20 +300,35 @@ class ClientHandle:
             return self._gated(admission)
         payload = hook_payload(event, self.cid, request, vhost.name)
         asked = client.admit(event, urls, payload, self.cid)
+        self._asking += 1
 
         def passed(_: object) -> Admission:
+            self._passed.add(stage)
             if self.closed:
                 # The client left while its hook was asked: admitting it
-                # now would create a source (or worse) for no one.
+                # now would create a source (or worse) for no one.  The hook
+                # server accepted it, though, so it gets the pair (on_stop,
+                # on_unpublish) as SRS sends it, or it would count a player
+                # that never leaves.  (on_close went out at close.)
+                if stage is not Stage.CONNECT:
+                    self._notify(stage, request, vhost)
                 raise AccessDenied(0, f"{event} hook answered after the client left")
-            self._passed.add(stage)
             return admission
 
         def rejected(failure: Failure) -> None:
             failure.trap(HookRejected)
             raise AccessDenied(failure.value.code, f"{event} hook: {failure.value}")
 
-        return asked.addCallbacks(passed, rejected).addCallback(self._gated)
+        def answered(result: object) -> object:
+            # on_close waits for a hook the client left during, so the hook
+            # server hears on_unpublish/on_stop (if owed) before on_close.
+            self._asking -= 1
+            if self.closed and not self._asking:
+                self._notify_close()
+            return result
+
+        asked.addCallbacks(passed, rejected).addBoth(answered)
+        return asked.addCallback(self._gated)
 
     def _gated(self, admission: Admission) -> defer.Deferred[Admission]:
         """
@@ -416,11 +433,17 @@ class ClientHandle:
         self.closed = True
         for lease in list(self._leases):
             lease.end("client closed")
-        if self._connected is not None:
-            request, vhost = self._connected
-            self._notify(Stage.CONNECT, request, vhost)
+        if not self._asking:
+            self._notify_close()
         if self.stats is not None:
             self._controller.stats.on_disconnect(self.cid)
+
+    def _notify_close(self) -> None:
+        """on_close, once, after any connect that found its vhost."""
+        if self._connected is not None:
+            request, vhost = self._connected
+            self._connected = None
+            self._notify(Stage.CONNECT, request, vhost)
 
 
 @implementer(IPublishLease)

@@ -49,11 +49,13 @@ from srstwist.config.parser import ConfigError
 from srstwist.config.support import unsupported_directives
 from srstwist.protocols.rtmp import RtmpServerFactory
 from srstwist.services.asprocess import ParentWatchService
+from srstwist.services.casters import CasterGroup, CasterSpecs
 from srstwist.services.controller import StreamController
 from srstwist.services.ffmpeg import FfmpegService, IngestService, TranscodeService
 from srstwist.services.metrics import ServerMetrics
 from srstwist.services.heartbeat import HeartbeatService
 from srstwist.services.dvr import DvrService
+from srstwist.services.edge import EdgeService
 from srstwist.services.forward import ForwardService
 from srstwist.services.hls import HlsService
 from srstwist.services.hooks import HookClient
@@ -100,6 +102,8 @@ def listener_specs(
         app = HttpStreamServer(controller, holder, reactor)
         return make_site(app.resource(), reactor)
 
+    casters = CasterSpecs(controller, holder, reactor)  # stream_caster: read at start only
+
     def specs(config: ServerConfig) -> list[ListenerSpec]:
         found = [
             ListenerSpec(
@@ -125,6 +129,7 @@ def listener_specs(
                     api_site,
                 )
             )
+        found.extend(casters(config))
         return found
 
     return specs
@@ -420,7 +425,7 @@ def buildService(
         connections=lambda: limit.count,
         ffmpegs=lambda: [info for group in ffmpegs for info in group.processes()],
         metrics=metrics.render,
-        cluster=lambda: {"forwards": forward.forwards(), "edges": []},
+        cluster=lambda: {"forwards": forward.forwards(), "edges": edge.edges()},
     )
     sampler.setServiceParent(root)
     hls = HlsService(reactor, hls_notifier(holder, hooks), utc_time=config.utc_time)
@@ -437,6 +442,13 @@ def buildService(
     # Not a child: forwards end with their sources (the hub closes them at stop).
     forward = ForwardService(reactor)
     hub.observe(OutputsPerPublish(hub, forward.output_for))
+    # Edge pulls start at a player (the controller's play watcher); edge
+    # pushes at a publish; both end with their sources, like forwards.
+    edge = EdgeService(reactor, controller)
+    controller.play_watcher = edge
+    controller.admission_gate = edge.gate
+    edge.pushes.bind(hub)
+    hub.observe(edge)
     ingest = IngestService(config, reactor)
     ingest.setServiceParent(root)
     transcode = TranscodeService(config, reactor)
@@ -446,6 +458,9 @@ def buildService(
     heartbeat = HeartbeatService(hooks, lambda: holder.config, reactor, sampler, api.summaries)
     heartbeat.setName("heartbeat")
     heartbeat.setServiceParent(root)
+    casters = CasterGroup(config, controller, reactor)
+    if list(casters):  # only with mpegts_over_udp blocks: the tree is unchanged without
+        casters.setServiceParent(root)
     specs = listener_specs(controller, holder, reactor, api)
     group = ListenerGroup(config, reactor, limit, specs)  # type: ignore[arg-type]
     kicker.append(group)

@@ -26,19 +26,14 @@ from klein import Klein
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.protocols.basic import FileSender
-from twisted.python.failure import Failure
-from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from twisted.web.server import Request
 
-from srstwist.interfaces import IStreamController, Stage
+from srstwist.interfaces import IStreamController
 from srstwist.media.remux import FORMATS, FlvLiveEncoder, encoder_for
-from srstwist.stream.admission import AccessDenied, Admission
+from srstwist.stream.admission import Admission
 from srstwist.stream.http_player import HttpLivePlayer
-from srstwist.stream.request import StreamRequest
 from srstwist.stream.socket_send import bound_send_buffer
-from srstwist.stream.stats import CLIENT_PLAY
-from srstwist.tracelog import next_cid
 from srstwist.web.mounts import (
     LiveRoute,
     StaticRoute,
@@ -47,6 +42,7 @@ from srstwist.web.mounts import (
     request_path,
     static_route,
 )
+from srstwist.web.play import admit_player, plain, request_cid
 from srstwist.web.site import SERVER_HEADER
 from srstwist.web.static import VodError, content_type, file_resource, flv_vod_prefix
 from srstwist.web.demo import demo_file
@@ -58,11 +54,6 @@ __all__ = ["HttpStreamServer"]
 _READ_METHODS = (b"GET", b"HEAD")
 
 
-def _plain(request: IRequest, code: int, text: str) -> bytes:
-    """An error answer: a status and a one-line text body."""
-    request.setResponseCode(code)
-    request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-    return text.encode()
 
 
 class HttpStreamServer:
@@ -102,8 +93,8 @@ class HttpStreamServer:
         try:
             path = request_path(request.uri)
         except UnsafePath:
-            self.log.warn("refused path {uri!r}", uri=request.uri, cid=_cid(request))
-            return _plain(request, 400, "Bad Request")
+            self.log.warn("refused path {uri!r}", uri=request.uri, cid=request_cid(request))
+            return plain(request, 400, "Bad Request")
         host = (request.getHeader(b"host") or b"").decode("latin-1")
         config = self.holder.config
         live = live_route(config, host, path)
@@ -113,7 +104,7 @@ class HttpStreamServer:
             return self._serve_live(request, live)
         static = static_route(config, host, path)
         if static is None:
-            return _plain(request, 404, "Not Found")
+            return plain(request, 404, "Not Found")
         return self._serve_static(request, static, config.http_server.dir)
 
     # -- live streams ------------------------------------------------------
@@ -129,42 +120,20 @@ class HttpStreamServer:
     def _serve_live(self, request: Request, route: LiveRoute) -> Any:
         if request.method not in _READ_METHODS:
             request.setHeader(b"allow", b"GET, HEAD")
-            return _plain(request, 405, "Method Not Allowed")
+            return plain(request, 405, "Method Not Allowed")
         encoder = encoder_for(route.extension)
         request.setHeader(b"content-type", encoder.content_type.encode())
         request.setHeader(b"cache-control", b"no-cache")
         if request.method == b"HEAD":
             return b""
-        cid = _cid(request)
-        ip = _peer(request)
-        client = self.controller.client(cid, ip)
-        wanted = StreamRequest(
-            ip=ip,
-            vhost=route.vhost.name,
-            app=route.app,
-            stream=route.stream,
-            param=_query(request),
-            tc_url=f"http://{route.vhost.name}/{route.app}",
-            page_url=_referer(request),
-            client_type=CLIENT_PLAY,
-            transport="http",
+        return admit_player(
+            self.controller,
+            request,
+            route,
+            "http",
+            _referer(request),
+            lambda client, admission: self._start_live(request, route, encoder, client, admission),
         )
-
-        def refused(failure: Failure) -> bytes:
-            failure.trap(AccessDenied)
-            client.close()
-            self.log.warn(
-                "http play {url} refused: {why}", url=wanted.url, why=str(failure.value), cid=cid
-            )
-            request.responseHeaders.removeHeader(b"cache-control")
-            return _plain(request, 403, f"Forbidden: {failure.value.message}")
-
-        admitted = client.admit(wanted, Stage.PLAY)
-        admitted.addCallbacks(
-            lambda admission: self._start_live(request, route, encoder, client, admission),
-            refused,
-        )
-        return admitted
 
     def _start_live(
         self,
@@ -239,7 +208,7 @@ class HttpStreamServer:
             return b""
         if request.method not in _READ_METHODS:
             request.setHeader(b"allow", b"GET, HEAD")
-            return _plain(request, 405, "Method Not Allowed")
+            return plain(request, 405, "Method Not Allowed")
         path = os.path.join(route.root, *route.segments)
         if route.directory or os.path.isdir(path):
             if not route.directory:
@@ -251,7 +220,7 @@ class HttpStreamServer:
             # The demo page stands in for a dir without one (issue 22).
             demo = demo_file(route.root, server_dir, route.segments)
             if demo is None or not os.path.isfile(demo):
-                return _plain(request, 404, "Not Found")
+                return plain(request, 404, "Not Found")
             path = demo
         if path.endswith(".m3u8"):
             request.setHeader(b"cache-control", b"no-cache")
@@ -269,8 +238,8 @@ class HttpStreamServer:
             prefix = flv_vod_prefix(handle, size, start)
         except (VodError, OSError) as error:
             handle.close()
-            self.log.warn("vod {path}: {error}", path=path, error=str(error), cid=_cid(request))
-            return _plain(request, 416, f"Cannot serve from start={start}: {error}")
+            self.log.warn("vod {path}: {error}", path=path, error=str(error), cid=request_cid(request))
+            return plain(request, 416, f"Cannot serve from start={start}: {error}")
         request.setHeader(b"content-type", content_type(path).encode())
         request.setHeader(b"content-length", str(len(prefix) + size - start).encode())
         if request.method == b"HEAD":
@@ -298,28 +267,10 @@ def _start_offset(request: Request) -> int:
         return 0
 
 
-def _query(request: Request) -> str:
-    """The request's query with its ``?``, as SRS's ``param``; empty without one."""
-    query = request.uri.partition(b"?")[2].decode("latin-1")
-    return f"?{query}" if query else ""
 
 
-def _cid(request: Request) -> int:
-    """The connection's cid (set by the listener), or a fresh one."""
-    channel = request.channel
-    cid = getattr(channel, "cid", None)
-    if cid is None:
-        cid = next_cid()
-        try:
-            channel.cid = cid  # type: ignore[attr-defined]
-        except AttributeError:
-            pass
-    return int(cid)
 
 
-def _peer(request: Request) -> str:
-    peer = request.getClientAddress()
-    return str(getattr(peer, "host", ""))
 
 
 def _referer(request: Request) -> str:

@@ -39,15 +39,13 @@ from wsproto.handshake import H11Handshake
 from wsproto.connection import ConnectionType
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from srstwist.interfaces import IStreamController, Stage
+from srstwist.interfaces import IStreamController
 from srstwist.media.remux import FlvLiveEncoder
-from srstwist.stream.admission import AccessDenied, Admission
-from srstwist.stream.ws_player import WsFlvPlayer
-from srstwist.stream.request import StreamRequest
+from srstwist.stream.admission import Admission
 from srstwist.stream.socket_send import bound_send_buffer
-from srstwist.stream.stats import CLIENT_PLAY
-from srstwist.tracelog import next_cid
+from srstwist.stream.ws_player import WsFlvPlayer
 from srstwist.web.mounts import LiveRoute
+from srstwist.web.play import admit_player, plain, request_cid
 
 __all__ = [
     "INBOUND_WINDOW",
@@ -230,41 +228,22 @@ class WsFlvServer:
 
     def serve(self, request: Request, route: LiveRoute) -> Any:
         """Answer one upgrade request on a live FLV mount."""
-        cid = _cid(request)
+        cid = request_cid(request)
         if request.method != b"GET":
-            return _plain(request, 405, "Method Not Allowed")
+            return plain(request, 405, "Method Not Allowed")
         invalid = valid_handshake(request)
         if invalid is not None:
             self.log.warn("ws-flv handshake refused: {why}", why=invalid, cid=cid)
-            return _plain(request, 400, f"Bad WebSocket handshake: {invalid}")
-        ip = _peer(request)
-        client = self.controller.client(cid, ip)
-        query = request.uri.partition(b"?")[2].decode("latin-1")
-        wanted = StreamRequest(
-            ip=ip,
-            vhost=route.vhost.name,
-            app=route.app,
-            stream=route.stream,
-            param=f"?{query}" if query else "",
-            tc_url=f"http://{route.vhost.name}/{route.app}",
-            page_url=(request.getHeader(b"referer") or request.getHeader(b"origin") or b"").decode(
-                "latin-1"
-            ),
-            client_type=CLIENT_PLAY,
-            transport="ws",
+            return plain(request, 400, f"Bad WebSocket handshake: {invalid}")
+        page_url = request.getHeader(b"referer") or request.getHeader(b"origin") or b""
+        return admit_player(
+            self.controller,
+            request,
+            route,
+            "ws",
+            page_url.decode("latin-1"),
+            lambda client, admission: self._start(request, client, admission),
         )
-
-        def refused(failure: Failure) -> bytes:
-            failure.trap(AccessDenied)
-            client.close()
-            self.log.warn(
-                "ws-flv play {url} refused: {why}", url=wanted.url, why=str(failure.value), cid=cid
-            )
-            return _plain(request, 403, f"Forbidden: {failure.value.message}")
-
-        admitted = client.admit(wanted, Stage.PLAY)
-        admitted.addCallbacks(lambda admission: self._start(request, client, admission), refused)
-        return admitted
 
     def _start(self, request: Request, client: Any, admission: Admission) -> defer.Deferred[None]:
         cid = client.cid
@@ -337,25 +316,3 @@ class WsFlvServer:
         return defer.Deferred()
 
 
-def _plain(request: Request, code: int, text: str) -> bytes:
-    request.setResponseCode(code)
-    request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-    request.responseHeaders.removeHeader(b"cache-control")
-    return text.encode()
-
-
-def _peer(request: Request) -> str:
-    return str(getattr(request.getClientAddress(), "host", ""))
-
-
-def _cid(request: Request) -> int:
-    """The connection's cid (set by the listener), or a fresh one."""
-    channel = request.channel
-    cid = getattr(channel, "cid", None)
-    if cid is None:
-        cid = next_cid()
-        try:
-            channel.cid = cid  # type: ignore[attr-defined]
-        except AttributeError:
-            pass
-    return int(cid)
