@@ -2,7 +2,7 @@
 """
 The stream controller: the one way any front end publishes or plays.
 
-Every publisher (RTMP today; casters, edge pulls and ingest later) and every
+Every publisher (RTMP, the casters, edge pulls; ffmpeg publishes over RTMP) and every
 player (RTMP, HTTP-FLV/TS/MP3/AAC) gets a :class:`ClientHandle` from
 :meth:`StreamController.client` and goes through it::
 

@@ -13,12 +13,19 @@ reverse order is the right shutdown order::
     stats        samples the statistics' byte counters into kbps
     hooks        the HTTP hook client (its own connection pool, closed on stop)
     controller   admission, hooks, leases: what every front end goes through
+    metrics      the Prometheus collectors and the reactor-lag probe
+    sysinfo      samples /proc for the API and the heartbeat
     hls          HLS writers (attached to sources by the hub at publish)
     dvr          DVR recorders (the same; closes every open file at stop)
     ingest       the ingest ffmpegs (services/ffmpeg)
     transcode    the transcode ffmpegs, started at publish (services/ffmpeg)
     heartbeat    the periodic heartbeat POST (when enabled)
+    stream_casters  the MPEG-TS/UDP casters (only with such a block)
     listeners    last up, first down: stop accepting, close connections
+                 (RTMP, HTTP server, API, RTSP and FLV-POST casters)
+
+Forwards and edge pulls/pushes are not children: they end with their
+sources, which the hub closes at stop.
 
 Shutdown stops the children one at a time in reverse order, each bounded by
 :data:`CHILD_STOP_TIMEOUT`, so SIGTERM finishes in a few seconds whatever a child
