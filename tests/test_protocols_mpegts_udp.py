@@ -12,7 +12,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from srstwist.codec.ts import PACKET_SIZE
 from srstwist.interfaces import Stage
-from srstwist.protocols.mpegts_udp import IDLE_TIMEOUT, MpegtsUdpCaster, output_request
+from srstwist.protocols.mpegts_udp import IDLE_TIMEOUT, MpegtsUdpCaster
+from srstwist.stream.caster import output_request
 from srstwist.stream.admission import Admission
 from tests.rtmp_peer import Harness
 from tests.test_codec_ts_demux import _capture

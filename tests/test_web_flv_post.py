@@ -19,7 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from srstwist.codec.flv import FlvTagDecoder
 from srstwist.interfaces import Stage
-from srstwist.protocols.mpegts_udp import output_request
+from srstwist.stream.caster import output_request
 from srstwist.stream.admission import Admission
 from srstwist.web.flv_post import flv_post_site
 from tests.rtmp_peer import Harness

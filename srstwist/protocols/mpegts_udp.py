@@ -12,154 +12,27 @@ the same port do not interleave into garbage.  When the owner goes silent,
 the controller's publish timeouts (``publish_normal_timeout``) end the
 publish and the next datagram, from anyone, starts a new one.
 
-:class:`CasterPublication` is the publish half every caster front end
-under ``protocols/`` shares (the RTSP caster will use it too).
+The publish half is :class:`srstwist.stream.caster.CasterPublication`,
+which every caster shares.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections import deque
-from typing import Any, Callable
+from typing import Any
 
-from twisted.internet import defer
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
-from twisted.python.failure import Failure
-from zope.interface import implementer
 
-from srstwist.codec.ts_demux import EsToFlv, FlvMessage, TsDemuxer
-from srstwist.interfaces import IClientHandle, IPublishLease, IStreamController, IStreamPublisher, Stage
-from srstwist.media.message import SharedMessage
-from srstwist.media.source import SourceError
-from srstwist.stream.admission import AccessDenied, Admission
-from srstwist.stream.request import StreamRequest
-from srstwist.stream.stats import CLIENT_FMLE_PUBLISH
+from srstwist.codec.ts_demux import EsToFlv, TsDemuxer
+from srstwist.interfaces import IStreamController
+from srstwist.stream.caster import CasterPublication, output_request
 from srstwist.tracelog import next_cid
 
-__all__ = ["CasterPublication", "MpegtsUdpCaster", "output_request", "PENDING_MAX_BYTES", "PENDING_MAX_COUNT"]
+__all__ = ["MpegtsUdpCaster", "IDLE_TIMEOUT"]
 
-#: What a caster holds while its admission hooks are asked: messages beyond
-#: are dropped (the stream starts at a later keyframe instead).
-PENDING_MAX_COUNT = 1024
-PENDING_MAX_BYTES = 8 * 1024 * 1024
 #: Seconds a sender that never got a stream published (only bad bytes, or
 #: admission pending) may stay silent before its session is forgotten.
 IDLE_TIMEOUT = 10.0
-
-
-def output_request(output: str, ip: str, transport: str, app: str = "", stream: str = "") -> StreamRequest:
-    """
-    The publish request for a caster's ``output`` URL: ``[app]`` and
-    ``[stream]`` replaced, then split at the last ``/`` into tcUrl and
-    stream name, as SRS's casters do (``srs_app_caster_flv.cpp``,
-    ``srs_app_rtsp.cpp``).
-    """
-    url = output.replace("[app]", app).replace("[stream]", stream)
-    tc_url, _, name = url.rpartition("/")
-    request = StreamRequest.from_rtmp(ip, tc_url, stream=name)
-    return dataclasses.replace(request, client_type=CLIENT_FMLE_PUBLISH, transport=transport)
-
-
-@implementer(IStreamPublisher)
-class CasterPublication:
-    """
-    One caster session's publish: connect and publish admission, then each
-    message to the lease.  Messages that come while the admission is asked
-    wait in a queue bounded in count and bytes.
-
-    :param on_closed: called once with this publication and the reason when the publish ends, by
-        the caster (:meth:`close`) or by the server (a timeout, a kick).
-    """
-
-    log = Logger()
-
-    def __init__(
-        self,
-        controller: IStreamController,
-        request: StreamRequest,
-        cid: int,
-        on_closed: Callable[[CasterPublication, str], None],
-    ) -> None:
-        self.cid = cid
-        self.request = request
-        self.handle: IClientHandle = controller.client(cid, request.ip)
-        self.lease: IPublishLease | None = None
-        self.closed = False
-        self._on_closed = on_closed
-        self._pending: deque[SharedMessage] = deque()
-        self._pending_bytes = 0
-        self.dropped = 0
-        #: Closed because of the sender (refused, bad media), not by silence.
-        self.failed = False
-        connect = dataclasses.replace(request, stream="", param="", client_type="")
-        d: defer.Deferred[Any] = self.handle.admit(connect, Stage.CONNECT)
-        d.addCallback(lambda _: self.handle.admit(request, Stage.PUBLISH))
-        d.addCallback(self._publish)
-        d.addErrback(self._refused)
-
-    def _publish(self, admission: Admission) -> None:
-        if self.closed:
-            return
-        self.lease = self.handle.publish(admission, self)
-        if self.handle.stats is not None:
-            self.handle.stats.transport = self.request.transport  # the API's ``transport`` (ours)
-        self.log.info(
-            "publish {url}, type={kind}, transport={transport}",
-            url=self.lease.source.url,
-            kind=self.request.client_type,
-            transport=self.request.transport,
-        )
-        while self._pending and not self.closed:
-            self._deliver(self._pending.popleft())
-        self._pending_bytes = 0
-
-    def _refused(self, failure: Failure) -> None:
-        self.failed = True
-        if failure.check(AccessDenied, SourceError):
-            code = getattr(failure.value, "code", None)
-            self.close(f"refused{f' ({code})' if code else ''}: {failure.value}")
-        else:
-            self.log.failure("bug while admitting a caster", failure)
-            self.close("internal error")
-
-    def received(self, size: int) -> None:
-        """Count ``size`` bytes of input for the statistics."""
-        if not self.closed:
-            self.handle.received(size)
-
-    def deliver(self, message: FlvMessage) -> None:
-        """Publish one message, or hold it while admission is pending."""
-        if self.closed:
-            return
-        shared = SharedMessage(message.timestamp, message.message_type, message.payload)
-        if self.lease is not None:
-            self._deliver(shared)
-            return
-        if len(self._pending) >= PENDING_MAX_COUNT or self._pending_bytes + len(message.payload) > PENDING_MAX_BYTES:
-            self.dropped += 1
-            return
-        self._pending.append(shared)
-        self._pending_bytes += len(message.payload)
-
-    def _deliver(self, message: SharedMessage) -> None:
-        assert self.lease is not None
-        try:
-            self.lease.deliver(message)
-        except SourceError as e:
-            self.failed = True
-            self.close(f"bad media: {e}")
-
-    def close(self, reason: str) -> None:
-        """IStreamPublisher: end the publish (caster, timeout, kick, shutdown)."""
-        if self.closed:
-            return
-        self.closed = True
-        self._pending.clear()
-        if self.lease is not None:
-            self.lease.end(reason)
-        self.handle.close()
-        self._on_closed(self, reason)
 
 
 class _Session:

@@ -36,7 +36,7 @@ from srstwist.codec.rtsp import Interleaved, RtspError, RtspParser, RtspRequest,
 from srstwist.codec.sdp import SdpError, SdpMedia, parse_sdp
 from srstwist.codec.ts_demux import AudioFrame, EsToFlv, FlvMessage
 from srstwist.interfaces import IStreamController
-from srstwist.protocols.mpegts_udp import CasterPublication, output_request
+from srstwist.stream.caster import CasterPublication, output_request
 
 __all__ = ["RtspCasterFactory", "RtspCasterProtocol", "RtpPortPool"]
 

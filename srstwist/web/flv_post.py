@@ -14,32 +14,27 @@ answers when the body ends.  A body that is not FLV gets one log line and a
 400, and only that connection closes.  A sender silent for
 :data:`IDLE_TIMEOUT` seconds is dropped by the channel's idle timeout.
 
-The publish half (:class:`_Publication`) is the same as
-:class:`srstwist.protocols.mpegts_udp.CasterPublication`, which ``web/``
-may not import; both should move to ``stream/`` (unfinished).
+The publish half is :class:`srstwist.stream.caster.CasterPublication`,
+which every caster shares.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
-from collections import deque
 from typing import Any
 
-from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
-from zope.interface import implementer
 
 from srstwist.codec.flv import FlvError, FlvTagDecoder, TagType
-from srstwist.interfaces import IClientHandle, IPublishLease, IStreamController, IStreamPublisher, Stage
+from srstwist.interfaces import IStreamController
 from srstwist.media.message import SharedMessage
-from srstwist.media.source import SourceError
-from srstwist.stream.admission import AccessDenied, Admission
 from srstwist.stream.request import StreamRequest
+from srstwist.stream.caster import BAD_MEDIA, INTERNAL, REFUSED, CasterPublication
 from srstwist.stream.stats import CLIENT_FMLE_PUBLISH
 from srstwist.tracelog import next_cid
 
@@ -47,9 +42,6 @@ __all__ = ["FlvPostRequest", "FlvPostResource", "flv_post_site", "IDLE_TIMEOUT"]
 
 #: Seconds a POST body may pause before the connection is dropped.
 IDLE_TIMEOUT = 30.0
-#: Messages held while the admission hooks are asked (count, bytes).
-PENDING_MAX_COUNT = 1024
-PENDING_MAX_BYTES = 8 * 1024 * 1024
 
 
 def _request_for(output: str, ip: str, path: str) -> StreamRequest | None:
@@ -67,77 +59,6 @@ def _request_for(output: str, ip: str, path: str) -> StreamRequest | None:
     return dataclasses.replace(request, client_type=CLIENT_FMLE_PUBLISH, transport="flv_post")
 
 
-@implementer(IStreamPublisher)
-class _Publication:
-    """Connect and publish admission, then messages to the lease (bounded while pending)."""
-
-    log = Logger()
-
-    def __init__(self, controller: IStreamController, request: StreamRequest, cid: int, http: FlvPostRequest) -> None:
-        self.cid = cid
-        self.request = request
-        self.http = http
-        self.handle: IClientHandle = controller.client(cid, request.ip)
-        self.lease: IPublishLease | None = None
-        self.closed = False
-        self._pending: deque[SharedMessage] = deque()
-        self._pending_bytes = 0
-        connect = dataclasses.replace(request, stream="", param="", client_type="")
-        d: defer.Deferred[Any] = self.handle.admit(connect, Stage.CONNECT)
-        d.addCallback(lambda _: self.handle.admit(request, Stage.PUBLISH))
-        d.addCallback(self._publish)
-        d.addErrback(self._refused)
-
-    def _publish(self, admission: Admission) -> None:
-        if self.closed:
-            return
-        self.lease = self.handle.publish(admission, self)
-        if self.handle.stats is not None:
-            self.handle.stats.transport = "flv_post"  # the API's ``transport`` (ours)
-        self.log.info(
-            "publish {url}, type={kind}, transport=flv_post", url=self.lease.source.url, kind=self.request.client_type
-        )
-        while self._pending and not self.closed:
-            self._deliver(self._pending.popleft())
-
-    def _refused(self, failure: Failure) -> None:
-        if failure.check(AccessDenied, SourceError):
-            code = getattr(failure.value, "code", None)
-            self.http.fail(403, f"refused{f' ({code})' if code else ''}: {failure.value}")
-        else:
-            self.log.failure("bug while admitting an FLV POST", failure)
-            self.http.fail(500, "internal error")
-
-    def deliver(self, message: SharedMessage) -> None:
-        if self.closed:
-            return
-        if self.lease is not None:
-            self._deliver(message)
-        elif len(self._pending) < PENDING_MAX_COUNT and self._pending_bytes + len(message.payload) <= PENDING_MAX_BYTES:
-            self._pending.append(message)
-            self._pending_bytes += len(message.payload)
-
-    def _deliver(self, message: SharedMessage) -> None:
-        assert self.lease is not None
-        try:
-            self.lease.deliver(message)
-        except SourceError as e:
-            self.http.fail(400, f"bad media: {e}")
-
-    def end(self, reason: str) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self._pending.clear()
-        if self.lease is not None:
-            self.lease.end(reason)
-        self.handle.close()
-
-    def close(self, reason: str) -> None:
-        """IStreamPublisher: the server ends this publish (timeout, kick, shutdown)."""
-        self.http.fail(None, reason)
-
-
 class FlvPostRequest(Request):
     """One POST whose body is published as it arrives."""
 
@@ -146,7 +67,11 @@ class FlvPostRequest(Request):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cid = next_cid()
-        self._publication: _Publication | None = None
+        self._publication: CasterPublication | None = None
+        #: This request ends the publish itself (end of body, lost
+        #: connection, a failure it found): the publication's callback
+        #: has nothing to answer then.
+        self._ending = False
         self._decoder: FlvTagDecoder | None = None
         self._failed: tuple[int, str] | None = None
         self._answered = False
@@ -169,13 +94,15 @@ class FlvPostRequest(Request):
             return
         self.log.info("FLV POST {path} from {ip}", path=path, ip=request.ip, cid=self.cid)
         self._decoder = FlvTagDecoder()
-        self._publication = _Publication(resource.controller, request, self.cid, self)
+        self._publication = CasterPublication(
+            resource.controller, request, self.cid, self._publication_closed
+        )
 
     def handleContentChunk(self, data: bytes) -> None:
         publication, decoder = self._publication, self._decoder
         if publication is None or decoder is None or publication.closed:
             return
-        publication.handle.received(len(data))
+        publication.received(len(data))
         try:
             tags = decoder.receive_data(data)
         except FlvError as e:
@@ -190,7 +117,8 @@ class FlvPostRequest(Request):
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         # The end of the body: unpublish, then render the answer.
         if self._publication is not None and not self._publication.closed:
-            self._publication.end("end of the POST body")
+            self._ending = True
+            self._publication.close("end of the POST body")
             self.log.info("FLV POST ended, recv={recv} bytes", recv=self._publication.handle.bytes_in, cid=self.cid)
         super().requestReceived(command, path, version)
 
@@ -210,8 +138,9 @@ class FlvPostRequest(Request):
             return
         self.log.warn("closing FLV POST: {reason}", reason=reason, cid=self.cid)
         self._failed = (code or 500, reason)
+        self._ending = True
         if self._publication is not None:
-            self._publication.end(reason)
+            self._publication.close(reason)
         transport = self.channel.transport if self.channel is not None else None
         if transport is None:
             return
@@ -224,9 +153,17 @@ class FlvPostRequest(Request):
             )
         transport.loseConnection()
 
+    def _publication_closed(self, publication: CasterPublication, reason: str) -> None:
+        """The publish ended without this request ending it: refused, bad media, or the server."""
+        if self._ending:
+            return
+        code = {REFUSED: 403, BAD_MEDIA: 400, INTERNAL: 500}.get(publication.failure or "")
+        self.fail(code, reason)
+
     def connectionLost(self, reason: Failure) -> None:
         if self._publication is not None and not self._publication.closed:
-            self._publication.end("connection lost")
+            self._ending = True
+            self._publication.close("connection lost")
             self.log.info("FLV POST connection lost before the end of the body", cid=self.cid)
         super().connectionLost(reason)
 
