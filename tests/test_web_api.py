@@ -171,13 +171,13 @@ class IndexTests(ApiTestCase):
         )
 
     def test_v1_index(self) -> None:
-        """``/api/v1/`` lists every route SRS lists, in SRS's order, and ours (ffmpegs)."""
+        """``/api/v1/`` lists every route SRS lists, in SRS's order, and ours (ffmpegs, clusters)."""
         body = self.get_json("/api/v1/")
         self.assertEqual(
             list(body["urls"]),
             ["versions", "summaries", "rusages", "self_proc_stats", "system_proc_stats",
              "meminfos", "authors", "features", "requests", "vhosts", "streams", "clients",
-             "ffmpegs", "tests"],
+             "ffmpegs", "clusters", "tests"],
         )  # fmt: skip
         self.assertEqual(list(body["urls"]["tests"]), ["requests", "errors", "redirects",
                                                        "[vhost]"])  # fmt: skip

@@ -135,6 +135,7 @@ V1_URLS = {
     "clients": "manage all clients or specified client, default query top 10 clients",
     # Ours, not SRS 2.0's (docs/ffmpeg.md).
     "ffmpegs": "the ffmpeg children of ingest and transcode (srstwist)",
+    "clusters": "the forward and edge upstreams (srstwist)",
     "tests": {
         "requests": "show the request info",
         "errors": "always return an error 100",
