@@ -54,6 +54,7 @@ from srstwist.services.forward import (
     Connector,
     Destination,
     PusherState,
+    UpstreamLink,
     UpstreamPusher,
     _describe,
     parse_destination,
@@ -102,7 +103,7 @@ def edge_tc_url(vhost: VhostConfig, app: str, origin: Destination) -> str:
 
 
 @implementer(IStreamPublisher)
-class EdgePull:
+class EdgePull(UpstreamLink):
     """
     Plays one stream from the origins into the local source, one upstream
     session at a time, until :meth:`stop`.
@@ -309,17 +310,11 @@ class EdgePull:
         if not self._stopped:
             self._schedule_retry(why)
 
-    def _schedule_retry(self, why: str) -> None:
-        if self._stopped or self._retry is not None:
-            return
-        delay = self._backoff.next()
-        self.status.retries += 1
-        self.status.state = "waiting"
+    def _retry_line(self, why: str, delay: float) -> None:
         self.log.warn(
             "edge pull {url}: {why}; next origin in {delay:g}s",
             url=self._url_path(), why=why, delay=delay, cid=self.cid,
         )
-        self._retry = self._reactor.callLater(delay, self._attempt_now)
 
     # -- IStreamPublisher --------------------------------------------------
 
@@ -340,15 +335,7 @@ class EdgePull:
         """Stop for good (the last player left, the vhost stopped being an edge)."""
         if self._stopped:
             return
-        self._stopped = True
-        self.status.state = "stopped"
-        if self._retry is not None and self._retry.active():
-            self._retry.cancel()
-        self._retry = None
-        if self._attempt is not None:
-            attempt, self._attempt = self._attempt, None
-            attempt.cancel()
-        client, self._client = self._client, None
+        client = self._halt()
         self._end_publish(reason)
         if client is not None:
             client.close()

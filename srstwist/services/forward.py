@@ -166,7 +166,61 @@ class PusherState:
     last_error: str = ""
 
 
-class UpstreamPusher:
+class UpstreamLink:
+    """
+    The reconnect plumbing an upstream session shares, whichever way its
+    media flows (:class:`UpstreamPusher` for forward and edge push,
+    :class:`srstwist.services.edge.EdgePull`): a retry scheduled with
+    :class:`Backoff` after a failure, and a stop that cancels whatever is
+    pending.  A subclass sets ``_reactor``, ``_backoff``, ``status``,
+    ``cid``, ``_client``, ``_attempt``, ``_retry``, ``_stopped`` and
+    provides ``_attempt_now`` and :meth:`_retry_line`.
+    """
+
+    log = Logger()
+    _reactor: Any
+    _backoff: Backoff
+    status: PusherState
+    cid: int
+    _client: RtmpClientProtocol | None
+    _attempt: defer.Deferred[Any] | None
+    _retry: IDelayedCall | None
+    _stopped: bool
+
+    def _attempt_now(self) -> None:
+        raise NotImplementedError
+
+    def _retry_line(self, why: str, delay: float) -> None:
+        """Log the failure and the wait before the next attempt."""
+        raise NotImplementedError
+
+    def _schedule_retry(self, why: str) -> None:
+        if self._stopped or self._retry is not None:
+            return
+        delay = self._backoff.next()
+        self.status.retries += 1
+        self.status.state = "waiting"
+        self._retry_line(why, delay)
+        self._retry = self._reactor.callLater(delay, self._attempt_now)
+
+    def _halt(self) -> RtmpClientProtocol | None:
+        """
+        Stop for good: no retry, no attempt pending; the connection is
+        returned for the caller to close after its own cleanup.
+        """
+        self._stopped = True
+        self.status.state = "stopped"
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
+        if self._attempt is not None:
+            attempt, self._attempt = self._attempt, None
+            attempt.cancel()
+        client, self._client = self._client, None
+        return client
+
+
+class UpstreamPusher(UpstreamLink):
     """
     Publishes one stream to one server (or to the next of a list of
     servers, round robin, for an edge push) until :meth:`stop`, reconnecting
@@ -410,12 +464,7 @@ class UpstreamPusher:
             self.status.last_error = why
         self._schedule_retry(why)
 
-    def _schedule_retry(self, why: str) -> None:
-        if self._stopped or self._retry is not None:
-            return
-        delay = self._backoff.next()
-        self.status.retries += 1
-        self.status.state = "waiting"
+    def _retry_line(self, why: str, delay: float) -> None:
         self.log.warn(
             "{kind} {url}: {why}; retry in {delay:g}s",
             kind=self.kind,
@@ -424,21 +473,12 @@ class UpstreamPusher:
             delay=delay,
             cid=self.cid,
         )
-        self._retry = self._reactor.callLater(delay, self._attempt_now)
 
     def stop(self, reason: str = "unpublish") -> None:
         """Stop for good: close the connection, forget the queue."""
         if self._stopped:
             return
-        self._stopped = True
-        self.status.state = "stopped"
-        if self._retry is not None and self._retry.active():
-            self._retry.cancel()
-        self._retry = None
-        if self._attempt is not None:
-            attempt, self._attempt = self._attempt, None
-            attempt.cancel()
-        client, self._client = self._client, None
+        client = self._halt()
         self._publishing = False
         if client is not None:
             client.close()
